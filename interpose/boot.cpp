@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+// interpose/boot.cpp -- set-up and lifecycle: the tier slots and their arenas, the policy
+// read in our constructor, threads (attach, exit, reincarnation), fork, and process exit.
+//
+// Boot happens in two steps:
+//  1. ensure_reserved(), at the very first allocation of the process (often inside ld.so
+//     or libc's own start-up): reserve the slots, create the plain arena.  No C++ runtime,
+//     no environment, no allocation of ours; nested allocations (mimalloc registering its
+//     atexit handler) take the bootstrap buffer.
+//  2. The constructor, after libstdc++ and yaml-cpp are initialised: read the environment,
+//     load and compile the policy, build one arena per tier, publish.  Until then every
+//     allocation is plain.
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "interpose/diag.hpp"
+#include "interpose/runtime.hpp"
+#include "policy/compile.hpp"
+#include "policy/load.hpp"
+#include "topology/bind.hpp"
+
+extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
+extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
+
+namespace tiermalloc::rt {
+
+uintptr_t g_base = 0;
+uintptr_t g_total = 0;
+unsigned g_shift = 40;
+
+namespace {
+
+constexpr size_t kSegment = size_t{32} << 20;  // mimalloc's arena block and segment alignment
+
+std::atomic<int> g_reserve_state{0};   // 0 none, 1 in progress, 2 done, 3 failed
+mi_arena_id_t g_arena[kMaxTiers];
+std::atomic<uint32_t> g_arena_ok{0};   // bit i: tier i has an arena
+
+constinit CompiledPolicy g_compiled{};
+std::atomic<const CompiledPolicy*> g_policy{nullptr};
+
+pthread_key_t g_exit_key;
+std::atomic<bool> g_registry_lock{false};
+ThreadState* g_threads = nullptr;
+
+void lock_registry() {
+  while (g_registry_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void unlock_registry() { g_registry_lock.store(false, std::memory_order_release); }
+
+void merge_and_clear(ThreadState& ts) {
+  for (int i = 0; i < kMaxTiers; ++i) {
+    g_totals.allocs[i].fetch_add(ts.allocs[i], std::memory_order_relaxed);
+    g_totals.bytes[i].fetch_add(ts.bytes[i], std::memory_order_relaxed);
+    g_totals.frees[i].fetch_add(ts.frees[i], std::memory_order_relaxed);
+    ts.allocs[i] = ts.bytes[i] = ts.frees[i] = 0;
+  }
+}
+
+void unregister(ThreadState& ts) {
+  if (ts.prev) ts.prev->next = ts.next;
+  else if (g_threads == &ts) g_threads = ts.next;
+  if (ts.next) ts.next->prev = ts.prev;
+  ts.next = ts.prev = nullptr;
+}
+
+// Thread exit: runs before mimalloc's own thread-done destructor because our key is
+// created first (ensure_reserved creates it before touching mimalloc).  Deleting the heaps
+// hands their live blocks to mimalloc's abandoned-segment machinery (still in our arenas,
+// still freeable from any thread).  An allocation by a later destructor finds phase
+// kExited and builds fresh heaps (reincarnation), re-arming this destructor.
+void on_thread_exit(void*) {
+  ThreadState& ts = t_state;
+  lock_registry();
+  merge_and_clear(ts);
+  unregister(ts);
+  unlock_registry();
+  for (int i = 0; i < kSiteCache; ++i) ts.cache[i] = SiteSlot{0, nullptr};
+  for (int i = 0; i < kMaxTiers; ++i) {
+    if (ts.heap[i]) mi_heap_delete(ts.heap[i]);
+    ts.heap[i] = nullptr;
+  }
+  ts.phase = kExited;
+  ts.exits++;
+}
+
+void atfork_prepare() { lock_registry(); }
+void atfork_parent() { unlock_registry(); }
+void atfork_child() {
+  // Only the forking thread lives on.  The others' counters stay in the child's copy of
+  // their TLS; fold them into the totals and forget them.
+  ThreadState* self = &t_state;
+  for (ThreadState* t = g_threads; t;) {
+    ThreadState* next = t->next;
+    if (t != self) merge_and_clear(*t);
+    t = next;
+  }
+  g_threads = self->phase == kActive ? self : nullptr;
+  if (g_threads) self->next = self->prev = nullptr;
+  g_registry_lock.store(false, std::memory_order_relaxed);
+}
+
+bool make_arena(int tier, void* start, size_t size) {
+  mi_arena_id_t id;
+  if (!mi_manage_os_memory_ex(start, size, /*is_committed=*/true, /*is_large=*/false, /*is_zero=*/true,
+                              /*numa_node=*/-1, /*exclusive=*/true, &id))
+    return false;
+  g_arena[tier] = id;
+  g_arena_ok.fetch_or(1u << tier, std::memory_order_release);
+  return true;
+}
+
+bool reserve() {
+  // One slot per tier, each 1 TiB of address space by default (MAP_NORESERVE: nothing is
+  // committed until touched).  Smaller when the address space is limited (ulimit -v,
+  // overcommit_memory=2).
+  for (unsigned shift = 40; shift >= 31; --shift) {
+    size_t total = size_t{kMaxTiers} << shift;
+    void* p = tiermalloc_sys_mmap(nullptr, total + kSegment, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) continue;
+    uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    uintptr_t aligned = (a + kSegment - 1) & ~(kSegment - 1);
+    if (aligned > a) tiermalloc_sys_munmap(p, aligned - a);
+    uintptr_t end = a + total + kSegment;
+    if (end > aligned + total) tiermalloc_sys_munmap(reinterpret_cast<void*>(aligned + total), end - aligned - total);
+    g_shift = shift;
+    if (!make_arena(0, reinterpret_cast<void*>(aligned), size_t{1} << shift)) {
+      tiermalloc_sys_munmap(reinterpret_cast<void*>(aligned), total);
+      return false;
+    }
+    g_base = aligned;
+    std::atomic_thread_fence(std::memory_order_release);
+    g_total = total;
+    return true;
+  }
+  return false;
+}
+
+bool env_is(const char* v, const char* want) { return v && std::strcmp(v, want) == 0; }
+
+const char* tm_getenv(const char* name) {
+  if (getauxval(AT_SECURE)) return nullptr;  // setuid and friends: every TIERMALLOC_* is ignored
+  return getenv(name);
+}
+
+void build_tier_arenas(CompiledPolicy& pol) {
+  for (int i = 1; i < pol.ntiers; ++i) {
+    CompiledTier& t = pol.tiers[i];
+    if (!t.available) continue;
+    void* start = reinterpret_cast<void*>(g_base + (uintptr_t{static_cast<unsigned>(i)} << g_shift));
+    size_t size = size_t{1} << g_shift;
+    if (t.limit) {
+      size_t want = (t.limit + kSegment - 1) & ~(kSegment - 1);
+      if (want < size) size = want;
+    }
+    int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, t.nodes);
+    if (err != 0 || !make_arena(i, start, size)) {
+      diag::Line l;
+      l.s("tier '").s(t.name).s("': cannot bind memory to nodes ").s(policy::describe_nodes(t.nodes).c_str())
+          .s(" (errno ").i(err).s("); its allocations take the fallback chain");
+      diag::emit(diag::kWarn, l);
+      t.available = false;
+    }
+  }
+  // A plan entry naming a tier that just failed must not send allocations there: the slow
+  // path would then fall back on every call.  Redirect it the way compile did.
+  for (unsigned e = 0; e < pol.plan.nentries; ++e) {
+    PlanEntry& pe = pol.plan.entries[e];
+    if (pol.tiers[pe.tier].available) continue;
+    const CompiledRule& r = pol.rules[pe.rule];
+    const uint8_t* chain = r.nfallback ? r.fallback : pol.tiers[pe.tier].fallback;
+    int n = r.nfallback ? r.nfallback : pol.tiers[pe.tier].nfallback;
+    uint8_t to = 0;
+    for (int k = 0; k < n; ++k)
+      if (pol.tiers[chain[k]].available) { to = chain[k]; break; }
+    pe.tier = to;
+  }
+  if (!pol.tiers[pol.plan.default_tier].available) pol.plan.default_tier = 0;
+}
+
+std::string program_path() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+void load_and_publish() {
+  if (const char* l = tm_getenv("TIERMALLOC_LOG")) {
+    if (env_is(l, "error")) diag::set_level(diag::kError);
+    else if (env_is(l, "warn")) diag::set_level(diag::kWarn);
+    else if (env_is(l, "info")) diag::set_level(diag::kInfo);
+    else if (env_is(l, "debug")) diag::set_level(diag::kDebug);
+    else diag::emit(diag::kWarn, "TIERMALLOC_LOG: unknown level (expected error, warn, info or debug); using warn");
+  }
+  if (const char* f = tm_getenv("TIERMALLOC_LOG_FILE")) diag::set_file(f);
+  bool strict = env_is(tm_getenv("TIERMALLOC_STRICT"), "1");
+
+  policy::Settings s;
+  const char* path = tm_getenv("TIERMALLOC_POLICY");
+  s.policy_path = path ? path : "";
+  s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
+  s.program = program_path();
+  std::vector<std::string> errors, notes;
+  policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes);
+  for (const auto& e : errors) diag::emit(diag::kError, e.c_str());
+  if (res == policy::LoadResult::kError) {
+    if (strict) {
+      diag::emit(diag::kError, "policy has errors and TIERMALLOC_STRICT=1: exiting with status 2");
+      _exit(2);
+    }
+    diag::emit(diag::kWarn, "policy not applied; allocations are plain");
+  }
+  for (const auto& n : notes) diag::emit(diag::kWarn, n.c_str());
+  build_tier_arenas(g_compiled);
+  if (res == policy::LoadResult::kLoaded) {
+    for (int i = 0; i < g_compiled.ntiers; ++i) {
+      diag::Line l;
+      const CompiledTier& t = g_compiled.tiers[i];
+      l.s("tier ").s(t.name).s(": ").s(t.available ? "nodes " : "unavailable, ")
+          .s(t.available ? policy::describe_nodes(t.nodes).c_str() : "").s(t.available ? " " : "")
+          .s(t.available ? policy::mode_name(t.mode) : "").s(" (").s(t.why).s(")");
+      diag::emit(diag::kInfo, l);
+    }
+  }
+  g_policy.store(&g_compiled, std::memory_order_release);
+}
+
+}  // namespace
+
+bool ensure_reserved() {
+  int st = g_reserve_state.load(std::memory_order_acquire);
+  if (TM_LIKELY(st == 2)) return true;
+  if (st == 3) return false;
+  int expected = 0;
+  if (g_reserve_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    ThreadState& ts = t_state;
+    ts.in_boot++;
+    pthread_key_create(&g_exit_key, on_thread_exit);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    bool ok = reserve();
+    ts.in_boot--;
+    if (!ok) diag::emit(diag::kError, "cannot reserve address space for the tier arenas; serving from the bootstrap buffer");
+    g_reserve_state.store(ok ? 2 : 3, std::memory_order_release);
+    return ok;
+  }
+  while ((st = g_reserve_state.load(std::memory_order_acquire)) == 1) sched_yield();
+  return st == 2;
+}
+
+bool arena_of(int tier, mi_arena_id_t* id) {
+  if (!(g_arena_ok.load(std::memory_order_acquire) & (1u << tier))) return false;
+  *id = g_arena[tier];
+  return true;
+}
+
+const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire); }
+
+void thread_attach(ThreadState& ts) {
+  ts.in_boot++;
+  mi_arena_id_t id;
+  if (!ts.heap[0] && arena_of(0, &id)) ts.heap[0] = mi_heap_new_in_arena(id);
+  ts.phase = kActive;
+  lock_registry();
+  ts.prev = nullptr;
+  ts.next = g_threads;
+  if (g_threads) g_threads->prev = &ts;
+  g_threads = &ts;
+  unlock_registry();
+  // After PTHREAD_DESTRUCTOR_ITERATIONS reincarnations the thread's heaps are left to
+  // mimalloc's own thread-done: no more re-arming.
+  if (ts.exits < 3) pthread_setspecific(g_exit_key, &ts);
+  ts.in_boot--;
+}
+
+void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees) {
+  lock_registry();
+  for (ThreadState* t = g_threads; t; t = t->next)
+    for (int i = 0; i < kMaxTiers; ++i) {
+      allocs[i] += t->allocs[i];
+      bytes[i] += t->bytes[i];
+      frees[i] += t->frees[i];
+    }
+  unlock_registry();
+}
+
+}  // namespace tiermalloc::rt
+
+namespace {
+
+__attribute__((constructor(101))) void tiermalloc_constructor() {
+  int saved = errno;
+  if (tiermalloc::rt::ensure_reserved()) tiermalloc::rt::load_and_publish();
+  errno = saved;
+}
+
+// Runs after the program's atexit handlers; allocation keeps working afterwards (other
+// libraries' destructors may still call malloc and free): nothing is torn down here.
+__attribute__((destructor(101))) void tiermalloc_destructor() {
+  int saved = errno;
+  tiermalloc::rt::write_stats_at_exit();
+  errno = saved;
+}
+
+}  // namespace

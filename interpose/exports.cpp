@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+// interpose/exports.cpp -- the only file that defines libc's allocation symbols.
+//
+// Each entry point states glibc's contract (overflow, alignment, errno, malloc(0)), takes
+// its caller's return address as the call site, and hands one request to the generic body
+// in runtime.hpp.  Because operator new is defined here too, the call site of a `new` is
+// the user's frame, not libstdc++'s.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+#include "interpose/runtime.hpp"
+
+using namespace tiermalloc;
+using namespace tiermalloc::rt;
+
+namespace {
+
+constexpr size_t kMinAlign = 16;  // glibc's MALLOC_ALIGNMENT on x86-64
+
+TM_FAST_PATH void* do_malloc(size_t n, uintptr_t ra, uint32_t api) {
+  return allocate(Req{n, 0, nullptr, ra, api, kOpMalloc});
+}
+
+TM_FAST_PATH void* do_calloc(size_t count, size_t size, uintptr_t ra) {
+  size_t total;
+  if (TM_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return allocate(Req{total, 0, nullptr, ra, kApiCalloc, kOpCalloc});
+}
+
+TM_FAST_PATH void* do_realloc(void* p, size_t n, uintptr_t ra) {
+  if (!p) return allocate(Req{n, 0, nullptr, ra, kApiRealloc, kOpMalloc});
+  if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    release(p);
+    return nullptr;
+  }
+  if (TM_UNLIKELY(!owned(p))) return realloc_foreign(p, n, ra);
+  return allocate(Req{n, 0, p, ra, kApiRealloc, kOpRealloc});
+}
+
+TM_FAST_PATH void* do_aligned(size_t align, size_t n, uintptr_t ra, uint32_t api) {
+  if (align <= kMinAlign) return allocate(Req{n, 0, nullptr, ra, api, kOpMalloc});
+  return allocate(Req{n, align, nullptr, ra, api, kOpAligned});
+}
+
+// memalign/aligned_alloc as glibc 2.36: an alignment above SIZE_MAX/2+1 is EINVAL, one that
+// is not a power of two is rounded up to the next power of two.
+TM_FAST_PATH void* do_memalign(size_t align, size_t n, uintptr_t ra) {
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (align & (align - 1)) {
+    size_t a = kMinAlign * 2;
+    while (a < align) a <<= 1;
+    align = a;
+  }
+  return do_aligned(align, n, ra, kApiAligned);
+}
+
+TM_FAST_PATH int do_posix_memalign(void** out, size_t align, size_t n, uintptr_t ra) {
+  if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
+  int saved = errno;
+  void* p = do_aligned(align, n, ra, kApiAligned);
+  if (!p) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+size_t page_size() {
+  static size_t ps = 0;
+  if (!ps) ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return ps;
+}
+
+TM_FAST_PATH void* do_pvalloc(size_t n, uintptr_t ra) {
+  size_t ps = page_size();
+  if (n > SIZE_MAX - 2 * ps) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return do_aligned(ps, (n + ps - 1) & ~(ps - 1), ra, kApiAligned);
+}
+
+// operator new: retry through the new-handler, then throw (or return NULL for nothrow).
+TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow) {
+  for (;;) {
+    std::new_handler h = std::get_new_handler();
+    if (!h) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    if (nothrow) {
+      try {
+        h();
+      } catch (...) {
+        return nullptr;
+      }
+    } else {
+      h();
+    }
+    void* p = align > kMinAlign ? allocate(Req{n, align, nullptr, ra, kApiNew, kOpAligned})
+                                : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+    if (p) return p;
+  }
+}
+
+TM_FAST_PATH void* do_new(size_t n, uintptr_t ra) {
+  void* p = allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, false);
+}
+TM_FAST_PATH void* do_new_nothrow(size_t n, uintptr_t ra) {
+  void* p = allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, true);
+}
+TM_FAST_PATH void* do_new_aligned(size_t n, std::align_val_t al, uintptr_t ra) {
+  size_t a = static_cast<size_t>(al);
+  void* p = a > kMinAlign ? allocate(Req{n, a, nullptr, ra, kApiNew, kOpAligned})
+                          : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, false);
+}
+TM_FAST_PATH void* do_new_aligned_nothrow(size_t n, std::align_val_t al, uintptr_t ra) {
+  size_t a = static_cast<size_t>(al);
+  void* p = a > kMinAlign ? allocate(Req{n, a, nullptr, ra, kApiNew, kOpAligned})
+                          : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, true);
+}
+
+}  // namespace
+
+// ---- the C allocation family ------------------------------------------------------------
+TM_EXPORT void* malloc(size_t n) { return do_malloc(n, TM_RETURN_ADDRESS(), kApiMalloc); }
+TM_EXPORT void* calloc(size_t c, size_t n) { return do_calloc(c, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* realloc(void* p, size_t n) { return do_realloc(p, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* reallocarray(void* p, size_t c, size_t n) {
+  size_t total;
+  if (__builtin_mul_overflow(c, n, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return do_realloc(p, total, TM_RETURN_ADDRESS());
+}
+TM_EXPORT void free(void* p) { release(p); }
+TM_EXPORT void cfree(void* p) { release(p); }
+TM_EXPORT int posix_memalign(void** out, size_t a, size_t n) { return do_posix_memalign(out, a, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* aligned_alloc(size_t a, size_t n) { return do_memalign(a, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* memalign(size_t a, size_t n) { return do_memalign(a, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* valloc(size_t n) { return do_aligned(page_size(), n, TM_RETURN_ADDRESS(), kApiAligned); }
+TM_EXPORT void* pvalloc(size_t n) { return do_pvalloc(n, TM_RETURN_ADDRESS()); }
+TM_EXPORT size_t malloc_usable_size(void* p) { return p ? usable(p) : 0; }
+
+// glibc's internal names, which some programs and libraries call directly.
+TM_EXPORT void* __libc_malloc(size_t n) { return do_malloc(n, TM_RETURN_ADDRESS(), kApiMalloc); }
+TM_EXPORT void* __libc_calloc(size_t c, size_t n) { return do_calloc(c, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* __libc_realloc(void* p, size_t n) { return do_realloc(p, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void __libc_free(void* p) { release(p); }
+TM_EXPORT void* __libc_memalign(size_t a, size_t n) { return do_memalign(a, n, TM_RETURN_ADDRESS()); }
+TM_EXPORT void* __libc_valloc(size_t n) { return do_aligned(page_size(), n, TM_RETURN_ADDRESS(), kApiAligned); }
+TM_EXPORT void* __libc_pvalloc(size_t n) { return do_pvalloc(n, TM_RETURN_ADDRESS()); }
+TM_EXPORT int __posix_memalign(void** out, size_t a, size_t n) { return do_posix_memalign(out, a, n, TM_RETURN_ADDRESS()); }
+
+// ---- anonymous mappings -----------------------------------------------------------------
+TM_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return place_mmap(addr, len, prot, flags, fd, off, TM_RETURN_ADDRESS());
+}
+TM_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return place_mmap(addr, len, prot, flags, fd, off, TM_RETURN_ADDRESS());
+}
+TM_EXPORT int munmap(void* addr, size_t len) { return track_munmap(addr, len); }
+TM_EXPORT void* mremap(void* old, size_t old_len, size_t new_len, int flags, ...) {
+  void* new_addr = nullptr;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void*);
+    va_end(ap);
+  }
+  return track_mremap(old, old_len, new_len, flags, new_addr);
+}
+
+// ---- introspection, for tests and tools -------------------------------------------------
+/** The tier index holding p (heap block or placed mapping), or -1 if not ours. */
+TM_EXPORT int tiermalloc_tier_of(const void* p) {
+  if (owned(p)) return static_cast<int>((reinterpret_cast<uintptr_t>(p) - g_base) >> g_shift);
+  return -1;
+}
+/** The name of tier i in the policy in force, or NULL. */
+TM_EXPORT const char* tiermalloc_tier_name(int i) {
+  const CompiledPolicy* pol = policy();
+  if (i == 0) return "plain";
+  if (!pol || i < 0 || i >= pol->ntiers) return nullptr;
+  return pol->tiers[i].name;
+}
+
+// ---- C++ operator new and delete: every form ---------------------------------------------
+#define TM_CXX_EXPORT __attribute__((visibility("default")))
+TM_CXX_EXPORT void* operator new(size_t n) { return do_new(n, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new[](size_t n) { return do_new(n, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return do_new_nothrow(n, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return do_new_nothrow(n, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new(size_t n, std::align_val_t a) { return do_new_aligned(n, a, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new[](size_t n, std::align_val_t a) { return do_new_aligned(n, a, TM_RETURN_ADDRESS()); }
+TM_CXX_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return do_new_aligned_nothrow(n, a, TM_RETURN_ADDRESS());
+}
+TM_CXX_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return do_new_aligned_nothrow(n, a, TM_RETURN_ADDRESS());
+}
+TM_CXX_EXPORT void operator delete(void* p) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete(void* p, size_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p, size_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+TM_CXX_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+// interpose/runtime.hpp -- the allocation hot path and the state it reads.
+//
+// Hot path (a call site this thread has seen): hash the return address into the thread's
+// site cache, ask the site's plan for a tier (a few compares per rule), take the thread's
+// mimalloc heap for that tier, allocate.  No lock, no system call, nothing allocated of our
+// own: about 15 instructions on top of mimalloc.  Everything else -- first use of a thread
+// or a site, a missing heap, an exhausted tier, boot -- is alloc_slow() in runtime.cpp.
+//
+// Memory layout: one address-space reservation holds one slot per tier (slot i at
+// g_base + i << g_shift); each slot is a mimalloc arena, mbind'ed to the tier's nodes, that
+// only that tier's heaps allocate from.  So "is this pointer ours, and which tier?" is a
+// subtraction, a compare and a shift -- and no pointer from another allocator reaches mi_free.
+#pragma once
+#include <mimalloc.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "interpose/defines.hpp"
+#include "policy/compiled.hpp"
+
+namespace tiermalloc::rt {
+
+inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
+
+struct SiteSlot {
+  uintptr_t ra;
+  const SitePlan* plan;
+};
+
+enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
+
+/** Per-thread state, in static TLS (initial-exec): zero-initialised, so a new thread's
+ *  empty cache and null heaps send its first allocation down the slow path. */
+struct ThreadState {
+  SiteSlot cache[kSiteCache];
+  mi_heap_t* heap[kMaxTiers];
+  uint64_t allocs[kMaxTiers];
+  uint64_t bytes[kMaxTiers];       // requested bytes, cumulative
+  uint64_t frees[kMaxTiers];
+  uint8_t phase;
+  uint8_t in_boot;                 // >0: this thread is inside our own set-up; nested
+                                   //     allocations take the bootstrap buffer
+  uint8_t exits;                   // times the thread-exit destructor ran
+  ThreadState* next;               // registry of live threads (for statistics)
+  ThreadState* prev;
+};
+
+extern thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+
+// The tier slots.  g_total is 0 until the reservation exists, so before boot every pointer
+// is "not ours" and takes the slow path (which knows the bootstrap buffer).
+extern uintptr_t g_base;
+extern uintptr_t g_total;
+extern unsigned g_shift;
+
+enum Op : uint8_t { kOpMalloc, kOpCalloc, kOpAligned, kOpRealloc };
+
+struct Req {
+  size_t size;       // effective size: calloc's product, realloc's new size
+  size_t align;      // kOpAligned only
+  void* old;         // kOpRealloc only: a pointer of ours
+  uintptr_t ra;      // call site
+  uint32_t api;      // Api bit
+  Op op;
+};
+
+/** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM. */
+TM_SLOW_PATH void* alloc_slow(const Req& r);
+/** NULL, bootstrap-buffer and foreign pointers. */
+TM_SLOW_PATH void free_slow(void* p);
+TM_SLOW_PATH size_t usable_slow(const void* p);
+/** realloc of a pointer that is not in our arenas (bootstrap buffer, or foreign). */
+TM_SLOW_PATH void* realloc_foreign(void* p, size_t size, uintptr_t ra);
+
+TM_FAST_PATH bool owned(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - g_base < g_total;
+}
+
+TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
+  return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 6));
+}
+static_assert(kSiteCache == 64, "site_hash yields 6 bits");
+
+TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
+  switch (r.op) {
+    case kOpMalloc: return mi_heap_malloc(h, r.size);
+    case kOpCalloc: return mi_heap_zalloc(h, r.size);
+    case kOpAligned: return mi_heap_malloc_aligned(h, r.size, r.align);
+    case kOpRealloc: return mi_heap_realloc(h, r.old, r.size);
+  }
+  return nullptr;
+}
+
+TM_FAST_PATH void* allocate(const Req& r) {
+  ThreadState& ts = t_state;
+  const SiteSlot& s = ts.cache[site_hash(r.ra)];
+  if (TM_LIKELY(s.ra == r.ra)) {
+    int rule;
+    unsigned tier = static_cast<unsigned>(s.plan->tier_for(r.size, r.api, &rule));
+    mi_heap_t* h = ts.heap[tier];
+    if (TM_LIKELY(h != nullptr)) {
+      void* p = heap_op(h, r);
+      if (TM_LIKELY(p != nullptr)) {
+        ts.allocs[tier]++;
+        ts.bytes[tier] += r.size;
+        return p;
+      }
+    }
+  }
+  return alloc_slow(r);
+}
+
+TM_FAST_PATH void release(void* p) {
+  uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
+  if (TM_LIKELY(off < g_total)) {
+    t_state.frees[off >> g_shift]++;
+    mi_free(p);
+    return;
+  }
+  free_slow(p);
+}
+
+TM_FAST_PATH size_t usable(const void* p) {
+  if (TM_LIKELY(owned(p))) return mi_usable_size(p);
+  return usable_slow(p);
+}
+
+// ---- set-up and lifecycle (boot.cpp) ---------------------------------------------------
+
+/** Reserves the tier slots and creates the plain arena, once.  False: nothing can be served. */
+bool ensure_reserved();
+/** The arena of a tier, if it was built. */
+bool arena_of(int tier, mi_arena_id_t* id);
+/** The published policy, or nullptr before the constructor has run. */
+const CompiledPolicy* policy();
+/** Makes this thread known: its plain heap, the registry, the exit destructor. */
+void thread_attach(ThreadState& ts);
+/** Statistics merged from exited threads (and forked-away ones). */
+struct Totals {
+  std::atomic<uint64_t> allocs[kMaxTiers];
+  std::atomic<uint64_t> bytes[kMaxTiers];
+  std::atomic<uint64_t> frees[kMaxTiers];
+  std::atomic<uint64_t> fallbacks_out[kMaxTiers];
+  std::atomic<uint64_t> mmap_live[kMaxTiers];
+  std::atomic<uint64_t> mmap_count[kMaxTiers];
+};
+extern Totals g_totals;
+/** Sums live threads' counters into *out (allocs, bytes, frees); takes the registry lock. */
+void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees);
+
+// ---- mmap bookkeeping (mmap_hooks.cpp) -------------------------------------------------
+void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra);
+int track_munmap(void* addr, size_t len);
+void* track_mremap(void* old, size_t old_len, size_t new_len, int flags, void* new_addr);
+
+// ---- statistics (stats.cpp) ------------------------------------------------------------
+void write_stats_at_exit();
+
+}  // namespace tiermalloc::rt

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// policy/compile.cpp -- resolves tier names, selectors and fallback chains into the plain
+// data of compiled.hpp.  Runs once per process, on the slow path.
+#include "policy/compile.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tiermalloc::policy {
+namespace {
+
+void copy_name(char* dst, size_t n, const std::string& s) {
+  std::snprintf(dst, n, "%s", s.c_str());
+}
+
+}  // namespace
+
+const char* mode_name(TierMode m) {
+  switch (m) {
+    case TierMode::kBind: return "bind";
+    case TierMode::kInterleave: return "interleave";
+    case TierMode::kPreferred: return "preferred";
+    default: return "preferred";
+  }
+}
+
+std::string describe_nodes(const NodeMask& m) {
+  std::string s;
+  for (int i = 0; i < kNodeWords * 64; ++i)
+    if (m.test(i)) s += (s.empty() ? "" : ",") + std::to_string(i);
+  return s.empty() ? "-" : s;
+}
+
+void plain_policy(CompiledPolicy* out) {
+  std::memset(out, 0, sizeof *out);
+  out->ntiers = 1;
+  copy_name(out->tiers[0].name, kNameLen, kPlainTier);
+  out->tiers[0].available = true;
+  copy_name(out->tiers[0].why, sizeof out->tiers[0].why, "plain allocation, no binding");
+  out->plan.default_tier = 0;
+  out->on_exhausted = OnExhausted::kFallback;
+}
+
+bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, CompiledPolicy* out,
+                    std::vector<Problem>* problems, std::vector<std::string>* notes) {
+  size_t before = problems->size();
+  auto problem = [&](Loc loc, const std::string& msg) { problems->push_back({spec.file, loc, msg}); };
+  CompiledPolicy& c = *out;
+  plain_policy(&c);
+  copy_name(c.source, sizeof c.source, spec.file);
+  c.on_exhausted = spec.on_exhausted;
+
+  if (static_cast<int>(spec.tiers.size()) > kMaxTiers - 1)
+    problem(spec.tiers[kMaxTiers - 1].loc, "too many tiers (at most " + std::to_string(kMaxTiers - 1) + ")");
+  for (const auto& t : spec.tiers) {
+    if (c.ntiers >= kMaxTiers) break;
+    if (t.name == kPlainTier) {
+      problem(t.loc, std::string("tier name '") + kPlainTier + "' is reserved for plain allocation");
+      continue;
+    }
+    CompiledTier& ct = c.tiers[c.ntiers++];
+    copy_name(ct.name, kNameLen, t.name);
+    ct.mode = t.mode;
+    ct.limit = t.limit;
+    ct.available = false;
+    std::string why;
+    if (t.transient) {
+      why = "transient tiers are not built by this version of tiermalloc yet";
+    } else if (t.has_nodes) {
+      std::string missing;
+      for (int n : t.nodes) {
+        if (machine.find(n)) ct.nodes.set(n);
+        else missing += (missing.empty() ? "" : ",") + std::to_string(n);
+      }
+      if (!missing.empty()) {
+        std::string have;
+        for (const auto& n : machine.nodes) have += (have.empty() ? "" : ",") + std::to_string(n.id);
+        why = "node(s) " + missing + " have no memory on this machine (nodes with memory: " + have + ")";
+        ct.nodes = NodeMask{};
+      } else {
+        ct.available = true;
+        why = "nodes " + describe_nodes(ct.nodes) + " as listed";
+      }
+    } else {
+      auto sel = topo::parse_selector(t.select);
+      if (sel == topo::Selector::kNone) {
+        problem(t.select_loc, "unknown selector '" + t.select + "' (expected one of " + topo::kSelectorNames + ")");
+        continue;
+      }
+      auto pick = topo::select_nodes(machine, sel);
+      for (int n : pick.nodes) ct.nodes.set(n);
+      ct.available = !pick.nodes.empty();
+      why = std::string(topo::selector_name(sel)) + ": node(s) " + describe_nodes(ct.nodes) + ", " + pick.why;
+    }
+    copy_name(ct.why, sizeof ct.why, why);
+    if (!ct.available) notes->push_back("tier '" + t.name + "' cannot be built here: " + why + "; its allocations take the fallback chain");
+  }
+
+  auto tier_index = [&](const std::string& name) -> int {
+    for (int i = 0; i < c.ntiers; ++i)
+      if (name == c.tiers[i].name) return i;
+    return -1;
+  };
+  std::string tier_list = kPlainTier;
+  for (int i = 1; i < c.ntiers; ++i) tier_list += std::string(", ") + c.tiers[i].name;
+  auto resolve_chain = [&](const std::vector<std::string>& names, Loc loc, uint8_t* dst, uint8_t* n) {
+    *n = 0;
+    for (const auto& name : names) {
+      int i = tier_index(name);
+      if (i < 0) problem(loc, "unknown tier '" + name + "' in fallback (expected one of " + tier_list + ")");
+      else if (*n < kMaxFallback) dst[(*n)++] = static_cast<uint8_t>(i);
+    }
+  };
+
+  uint8_t global_chain[kMaxFallback];
+  uint8_t nglobal = 0;
+  resolve_chain(spec.fallback, spec.fallback_loc, global_chain, &nglobal);
+  for (int i = 1; i < c.ntiers; ++i) {
+    CompiledTier& ct = c.tiers[i];
+    for (int k = 0; k < nglobal; ++k)
+      if (global_chain[k] != i) ct.fallback[ct.nfallback++] = global_chain[k];
+  }
+
+  // An unavailable tier is replaced, where a plan names it, by the first available tier of
+  // its chain, or by plain allocation.
+  auto effective = [&](int tier, const uint8_t* chain, int n) -> uint8_t {
+    if (c.tiers[tier].available) return static_cast<uint8_t>(tier);
+    for (int k = 0; k < n; ++k)
+      if (c.tiers[chain[k]].available) return chain[k];
+    return 0;
+  };
+
+  int def = 0;
+  if (!spec.default_tier.empty()) {
+    def = tier_index(spec.default_tier);
+    if (def < 0) {
+      problem(spec.default_loc, "unknown default tier '" + spec.default_tier + "' (expected one of " + tier_list + ")");
+      def = 0;
+    }
+  }
+  c.plan.default_tier = effective(def, c.tiers[def].fallback, c.tiers[def].nfallback);
+
+  if (static_cast<int>(spec.rules.size()) > kMaxRules)
+    problem(spec.rules[kMaxRules].loc, "too many rules (at most " + std::to_string(kMaxRules) + ")");
+  for (const auto& r : spec.rules) {
+    if (c.nrules >= kMaxRules) break;
+    if (!r.module.empty() || !r.function.empty() || !r.stack.empty()) {
+      problem(r.site_loc, "rule '" + r.name + "': call-site conditions (module, function, stack) are not supported by this version of tiermalloc yet");
+      continue;
+    }
+    int t = tier_index(r.tier);
+    if (t < 0) {
+      if (!r.tier.empty()) problem(r.tier_loc, "unknown tier '" + r.tier + "' in rule '" + r.name + "' (expected one of " + tier_list + ")");
+      continue;
+    }
+    int ri = c.nrules++;
+    CompiledRule& cr = c.rules[ri];
+    copy_name(cr.name, kNameLen, r.name);
+    cr.tier = static_cast<uint8_t>(t);
+    resolve_chain(r.fallback, r.fallback_loc, cr.fallback, &cr.nfallback);
+    const uint8_t* chain = cr.nfallback ? cr.fallback : c.tiers[t].fallback;
+    int nchain = cr.nfallback ? cr.nfallback : c.tiers[t].nfallback;
+    PlanEntry& e = c.plan.entries[c.plan.nentries++];
+    e.size_lo = r.size.lo;
+    e.size_hi = r.size.hi;
+    e.apis = r.apis;
+    e.tier = effective(t, chain, nchain);
+    e.rule = static_cast<uint8_t>(ri);
+    if (r.apis & kApiMmap) c.has_mmap_rules = true;
+  }
+
+  if (problems->size() != before) {
+    plain_policy(out);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tiermalloc::policy

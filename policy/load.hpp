@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// policy/load.hpp -- from the process's settings to a CompiledPolicy: the one call the
+// preload library makes at start-up (and `tiermalloc check` makes to show the same result).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "policy/compiled.hpp"
+
+namespace tiermalloc::policy {
+
+/** The TIERMALLOC_* settings that shape the policy (already filtered for AT_SECURE). */
+struct Settings {
+  std::string policy_path;   // TIERMALLOC_POLICY
+  std::string program;       // the executable's path, for `programs:`
+  bool disable = false;      // TIERMALLOC_DISABLE=1
+};
+
+enum class LoadResult {
+  kPlain,     // no policy, disabled, or `programs:` does not name this program
+  kLoaded,    // the policy is in force
+  kError,     // the policy has errors: plain allocation, or exit 2 under TIERMALLOC_STRICT
+};
+
+/**
+ * Loads, checks and compiles.  *errors receives one line per problem ("FILE:L:C: message"),
+ * *notes the things a user should know (an unavailable tier, which nodes a selector chose).
+ * *out is always usable.  May allocate; never throws.
+ */
+LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
+                       std::vector<std::string>* notes);
+
+}  // namespace tiermalloc::policy

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+// topology/sysfs.cpp -- NUMA nodes from /sys/devices/system/node: capacity, CPUs, SLIT
+// distance and the HMAT access-class figures the kernel exports (nodeN/access{0,1}/initiators).
+// This is what hwloc itself reads on Linux; reading it directly keeps hwloc out of every
+// process that preloads the library.
+#include <sched.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "topology/topology.hpp"
+
+namespace tiermalloc::topo {
+namespace {
+
+bool read_line(const std::string& path, std::string* out) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::getline(f, *out);
+  return true;
+}
+
+double read_number(const std::string& path) {
+  std::string s;
+  if (!read_line(path, &s) || s.empty()) return 0;
+  return std::strtod(s.c_str(), nullptr);
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    if (part.empty()) continue;
+    auto dash = part.find('-');
+    int a = std::atoi(part.c_str());
+    int b = dash == std::string::npos ? a : std::atoi(part.c_str() + dash + 1);
+    for (int i = a; i <= b && i >= 0; ++i) out.push_back(i);
+  }
+  return out;
+}
+
+uint64_t meminfo_kb(const std::string& path, const char* key) {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    auto p = line.find(key);
+    if (p == std::string::npos) continue;
+    return std::strtoull(line.c_str() + p + std::strlen(key), nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Machine load_sysfs(const std::string& root) {
+  Machine m;
+  m.provider = "sysfs";
+  std::string mem, cpu;
+  read_line(root + "/has_memory", &mem);
+  read_line(root + "/has_cpu", &cpu);
+  std::vector<int> mem_nodes = parse_list(mem), cpu_nodes = parse_list(cpu);
+
+  // Initiators: the nodes holding the CPUs this process may run on (its affinity at start).
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  bool have_affinity = sched_getaffinity(0, sizeof(set), &set) == 0;
+  for (int n : cpu_nodes) {
+    std::string list;
+    read_line(root + "/node" + std::to_string(n) + "/cpulist", &list);
+    bool ours = !have_affinity;
+    for (int c : parse_list(list))
+      if (c < CPU_SETSIZE && CPU_ISSET(c, &set)) ours = true;
+    if (ours) m.initiators.push_back(n);
+  }
+  if (m.initiators.empty()) m.initiators = cpu_nodes;
+
+  for (int id : mem_nodes) {
+    Node n;
+    n.id = id;
+    std::string dir = root + "/node" + std::to_string(id);
+    read_line(dir + "/cpulist", &n.cpus);
+    n.has_cpus = !parse_list(n.cpus).empty();
+    n.capacity = meminfo_kb(dir + "/meminfo", "MemTotal:") * 1024;
+    n.free = meminfo_kb(dir + "/meminfo", "MemFree:") * 1024;
+    std::string dist;
+    read_line(dir + "/distance", &dist);
+    std::vector<int> d;
+    std::stringstream ds(dist);
+    for (int x; ds >> x;) d.push_back(x);
+    int best = 0;
+    for (int ini : m.initiators)
+      if (ini < static_cast<int>(d.size()) && (best == 0 || d[ini] < best)) best = d[ini];
+    n.distance = best;
+    // HMAT: access1 is the nearest CPU initiator, access0 the nearest initiator of any kind.
+    for (const char* acc : {"/access1/initiators/", "/access0/initiators/"}) {
+      std::string a = dir + acc;
+      double rl = read_number(a + "read_latency");
+      double rb = read_number(a + "read_bandwidth");
+      if (rl <= 0 && rb <= 0) continue;
+      n.read_lat = rl;
+      n.write_lat = read_number(a + "write_latency");
+      n.read_bw = rb;
+      n.write_bw = read_number(a + "write_bandwidth");
+      n.source = "hmat";
+      break;
+    }
+    if (n.source.empty()) n.source = "distance";
+    m.nodes.push_back(n);
+  }
+  return m;
+}
+
+}  // namespace tiermalloc::topo

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// topology/topology.hpp -- the machine as tiermalloc sees it: NUMA nodes and their properties.
+//
+// Two providers fill a Machine: sysfs (used by the preload library: no dependency, a few
+// file reads) and hwloc (topology/hwloc_provider.cpp, used by the command-line tool and the
+// tests, which can also load hwloc XML fixtures).  Selection by property lives in select.cpp.
+// Nothing here is on an allocation hot path; everything here may allocate.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/compiled.hpp"
+
+namespace tiermalloc::topo {
+
+struct Node {
+  int id = -1;
+  bool has_cpus = false;
+  std::string cpus;              // cpulist, e.g. "0-3"
+  uint64_t capacity = 0;         // bytes (MemTotal)
+  uint64_t free = 0;             // bytes (MemFree)
+  // Figures from the initiator closest to this process's CPUs; 0 = unknown.
+  double read_bw = 0, write_bw = 0;    // MB/s
+  double read_lat = 0, write_lat = 0;  // ns
+  int distance = 0;              // SLIT distance from the nearest initiator node
+  std::string source;            // where the figures come from: "hmat", "hwloc", "distance"
+  std::string kind;              // "dram", "hbm", "cxl", "pmem" where known
+  double bandwidth() const { return read_bw > 0 && write_bw > 0 ? (read_bw + write_bw) / 2 : read_bw; }
+  double latency() const { return read_lat > 0 && write_lat > 0 ? (read_lat + write_lat) / 2 : read_lat; }
+};
+
+struct Machine {
+  std::vector<Node> nodes;       // memory nodes, by id
+  std::vector<int> initiators;   // nodes holding the CPUs this process may run on
+  std::string provider;          // "sysfs", "hwloc", "hwloc-xml"
+  const Node* find(int id) const {
+    for (const auto& n : nodes) if (n.id == id) return &n;
+    return nullptr;
+  }
+};
+
+/** Reads /sys/devices/system/node (HMAT access classes, meminfo, distance). May allocate. */
+Machine load_sysfs(const std::string& root = "/sys/devices/system/node");
+
+enum class Selector { kNone, kLowestLatency, kHighestBandwidth, kHighestCapacity };
+Selector parse_selector(const std::string& s);
+const char* selector_name(Selector s);
+inline constexpr const char* kSelectorNames = "highest_bandwidth, lowest_latency, highest_capacity";
+
+struct Selection {
+  std::vector<int> nodes;        // the best node(s); several when they tie on every property
+  std::string why;               // one line a person can read
+};
+
+/** Picks the node(s) a selector means on this machine. Never throws; empty when nothing fits. */
+Selection select_nodes(const Machine& m, Selector s);
+
+}  // namespace tiermalloc::topo
