@@ -1,1 +1,248 @@
-int main() { return 0; }
+// SPDX-License-Identifier: MIT
+// cli/main.cpp -- the `tiermalloc` command: run, check, topology.
+//
+// Tool errors print one line "tiermalloc: ..." and exit 2; `run` exits with the program's
+// status; `check` exits 1 when the policy has problems.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "policy/compile.hpp"
+#include "policy/model.hpp"
+#include "topology/hwloc_provider.hpp"
+#include "topology/topology.hpp"
+
+using namespace tiermalloc;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "tiermalloc: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+void usage(FILE* f) {
+  std::fprintf(f,
+               "usage:\n"
+               "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
+               "  tiermalloc check POLICY [--json]\n"
+               "  tiermalloc topology [--json] [--xml FILE]\n");
+}
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.find_last_of('/'));
+}
+
+bool is_file(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string find_library() {
+  if (const char* env = std::getenv("TIERMALLOC_LIBRARY")) return env;
+  std::string d = self_dir();
+  for (const char* rel : {"/libtiermalloc.so", "/../lib/libtiermalloc.so", "/../lib/x86_64-linux-gnu/libtiermalloc.so",
+                          "/../lib64/libtiermalloc.so"}) {
+    std::string p = d + rel;
+    if (is_file(p)) {
+      char real[PATH_MAX];
+      return realpath(p.c_str(), real) ? real : p;
+    }
+  }
+  die("cannot find libtiermalloc.so next to " + d + " or in ../lib (set TIERMALLOC_LIBRARY)");
+}
+
+std::string absolute(const std::string& p) {
+  char real[PATH_MAX];
+  if (realpath(p.c_str(), real)) return real;
+  return p;
+}
+
+std::string json_str(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+      continue;
+    }
+    o += c;
+  }
+  return o + "\"";
+}
+
+int cmd_run(int argc, char** argv) {
+  std::string policy, stats;
+  std::vector<std::string> env;
+  int i = 0;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") { ++i; break; }
+    if ((a == "-p" || a == "--policy") && i + 1 < argc) policy = argv[++i];
+    else if ((a == "-e" || a == "--env") && i + 1 < argc) {
+      std::string kv = argv[++i];
+      if (kv.find('=') == std::string::npos) die("-e expects NAME=VALUE, found '" + kv + "'");
+      env.push_back(kv);
+    } else if (a == "--stats" && i + 1 < argc) stats = argv[++i];
+    else if (a[0] == '-') die("run: unknown option '" + a + "' (expected -p POLICY, -e NAME=VALUE, --stats FILE, then -- PROGRAM)");
+    else break;
+  }
+  if (i >= argc) die("run: no program given (usage: tiermalloc run [-p POLICY] -- PROGRAM [ARGS...])");
+  std::string lib = find_library();
+  if (!policy.empty()) {
+    if (!is_file(policy)) die("run: cannot open policy '" + policy + "'");
+    setenv("TIERMALLOC_POLICY", absolute(policy).c_str(), 1);
+  }
+  if (!stats.empty()) setenv("TIERMALLOC_STATS", stats.c_str(), 1);
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+  }
+  std::string preload = lib;
+  if (const char* old = std::getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  execvp(argv[i], argv + i);
+  die(std::string("run: cannot execute '") + argv[i] + "': " + std::strerror(errno));
+}
+
+int cmd_check(int argc, char** argv) {
+  std::string path;
+  bool json = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") json = true;
+    else if (a[0] == '-') die("check: unknown option '" + a + "'");
+    else if (path.empty()) path = a;
+    else die("check: one policy at a time");
+  }
+  if (path.empty()) die("check: no policy given (usage: tiermalloc check POLICY [--json])");
+  policy::PolicySpec spec;
+  std::vector<policy::Problem> problems;
+  std::vector<std::string> notes;
+  CompiledPolicy* c = new CompiledPolicy;
+  bool ok = policy::parse_policy_file(path, &spec, &problems);
+  topo::Machine m = topo::load_sysfs();
+  if (ok) ok = policy::compile_policy(spec, m, c, &problems, &notes);
+  if (json) {
+    std::printf("{\"policy\": %s, \"ok\": %s, \"problems\": [", json_str(path).c_str(), ok ? "true" : "false");
+    for (size_t k = 0; k < problems.size(); ++k)
+      std::printf("%s{\"line\": %d, \"column\": %d, \"message\": %s}", k ? ", " : "", problems[k].loc.line,
+                  problems[k].loc.col, json_str(problems[k].message).c_str());
+    std::printf("], \"tiers\": [");
+    for (int t = 0; ok && t < c->ntiers; ++t) {
+      const CompiledTier& ct = c->tiers[t];
+      std::printf("%s{\"name\": %s, \"nodes\": [%s], \"mode\": \"%s\", \"available\": %s, \"why\": %s}", t ? ", " : "",
+                  json_str(ct.name).c_str(), ct.nodes.empty() ? "" : policy::describe_nodes(ct.nodes).c_str(),
+                  policy::mode_name(ct.mode), ct.available ? "true" : "false", json_str(ct.why).c_str());
+    }
+    std::printf("]}\n");
+    return ok ? 0 : 1;
+  }
+  for (const auto& p : problems) std::fprintf(stderr, "tiermalloc: %s\n", p.str().c_str());
+  if (!ok) return 1;
+  for (const auto& n : notes) std::fprintf(stderr, "tiermalloc: %s\n", n.c_str());
+  std::printf("%s: ok, %d tiers, %d rules\n", path.c_str(), c->ntiers - 1, c->nrules);
+  for (int t = 1; t < c->ntiers; ++t) {
+    const CompiledTier& ct = c->tiers[t];
+    std::printf("  tier %-12s %s\n", ct.name,
+                ct.available ? ("nodes " + policy::describe_nodes(ct.nodes) + " (" + policy::mode_name(ct.mode) + ")  " + ct.why).c_str()
+                             : ("unavailable here: " + std::string(ct.why)).c_str());
+  }
+  const char* def = c->tiers[c->plan.default_tier].name;
+  for (int r = 0; r < c->nrules; ++r)
+    std::printf("  rule %-12s -> %s\n", c->rules[r].name, c->tiers[c->rules[r].tier].name);
+  std::printf("  default      -> %s\n", def);
+  delete c;
+  return 0;
+}
+
+int cmd_topology(int argc, char** argv) {
+  bool json = false;
+  std::string xml;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") json = true;
+    else if (a == "--xml" && i + 1 < argc) xml = argv[++i];
+    else die("topology: unknown option '" + a + "' (expected --json or --xml FILE)");
+  }
+  topo::Machine m;
+  std::string err;
+  if (!topo::load_hwloc(&m, xml, &err)) {
+    if (!xml.empty()) die("topology: " + err);
+    m = topo::load_sysfs();  // hwloc failed on this host: the kernel's view still works
+  }
+  const topo::Selector sels[] = {topo::Selector::kHighestBandwidth, topo::Selector::kLowestLatency,
+                                 topo::Selector::kHighestCapacity};
+  if (json) {
+    std::printf("{\"provider\": \"%s\", \"initiators\": [", m.provider.c_str());
+    for (size_t k = 0; k < m.initiators.size(); ++k) std::printf("%s%d", k ? ", " : "", m.initiators[k]);
+    std::printf("], \"nodes\": [");
+    for (size_t k = 0; k < m.nodes.size(); ++k) {
+      const auto& n = m.nodes[k];
+      std::printf("%s{\"id\": %d, \"cpus\": %s, \"capacity\": %llu, \"read_bandwidth\": %.0f, \"write_bandwidth\": %.0f, "
+                  "\"read_latency\": %.0f, \"write_latency\": %.0f, \"distance\": %d, \"kind\": %s, \"source\": %s}",
+                  k ? ", " : "", n.id, json_str(n.has_cpus ? n.cpus : "").c_str(), static_cast<unsigned long long>(n.capacity),
+                  n.read_bw, n.write_bw, n.read_lat, n.write_lat, n.distance, json_str(n.kind).c_str(), json_str(n.source).c_str());
+    }
+    std::printf("], \"selectors\": {");
+    for (size_t k = 0; k < 3; ++k) {
+      auto s = topo::select_nodes(m, sels[k]);
+      std::printf("%s\"%s\": {\"nodes\": [", k ? ", " : "", topo::selector_name(sels[k]));
+      for (size_t j = 0; j < s.nodes.size(); ++j) std::printf("%s%d", j ? ", " : "", s.nodes[j]);
+      std::printf("], \"why\": %s}", json_str(s.why).c_str());
+    }
+    std::printf("}}\n");
+    return 0;
+  }
+  std::printf("%-5s %-8s %10s %12s %12s %10s %10s %5s  %s\n", "node", "cpus", "capacity", "read MB/s", "write MB/s",
+              "read ns", "write ns", "dist", "source");
+  for (const auto& n : m.nodes) {
+    std::printf("%-5d %-8s %8.1fGi %12.0f %12.0f %10.0f %10.0f %5d  %s\n", n.id, n.has_cpus ? n.cpus.c_str() : "-",
+                n.capacity / 1073741824.0, n.read_bw, n.write_bw, n.read_lat, n.write_lat, n.distance, n.source.c_str());
+  }
+  std::printf("\n");
+  for (auto sel : sels) {
+    auto s = topo::select_nodes(m, sel);
+    std::string nodes;
+    for (int id : s.nodes) nodes += (nodes.empty() ? "" : ",") + std::to_string(id);
+    std::printf("%-18s -> node %-6s %s\n", topo::selector_name(sel), nodes.empty() ? "-" : nodes.c_str(), s.why.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "run") return cmd_run(argc - 2, argv + 2);
+    if (cmd == "check") return cmd_check(argc - 2, argv + 2);
+    if (cmd == "topology") return cmd_topology(argc - 2, argv + 2);
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+      usage(stdout);
+      return 0;
+    }
+    if (cmd == "explain" || cmd == "record" || cmd == "suggest" || cmd == "report")
+      die("'" + cmd + "' is not available in this version of tiermalloc yet");
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
+  usage(stderr);
+  die("unknown command '" + cmd + "' (expected run, check or topology)");
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+// From model to compiled plan: tier resolution, fallback chains, unavailable tiers.
+#include <gtest/gtest.h>
+
+#include "policy/compile.hpp"
+
+using namespace tiermalloc;
+using namespace tiermalloc::policy;
+
+namespace {
+
+topo::Machine two_nodes() {
+  topo::Machine m;
+  m.provider = "test";
+  m.initiators = {0};
+  topo::Node a;
+  a.id = 0; a.has_cpus = true; a.capacity = 8ull << 30; a.distance = 10;
+  a.read_lat = 80; a.write_lat = 90; a.read_bw = 40000; a.write_bw = 30000; a.source = "hmat";
+  topo::Node b = a;
+  b.id = 1; b.has_cpus = false; b.capacity = 64ull << 30; b.distance = 24;
+  b.read_lat = 250; b.write_lat = 300; b.read_bw = 10000; b.write_bw = 8000;
+  m.nodes = {a, b};
+  return m;
+}
+
+struct Compiled {
+  CompiledPolicy c;
+  std::vector<Problem> problems;
+  std::vector<std::string> notes;
+  bool ok = false;
+};
+
+std::unique_ptr<Compiled> compile(const std::string& yaml, const topo::Machine& m = two_nodes()) {
+  auto out = std::make_unique<Compiled>();
+  PolicySpec s;
+  if (!parse_policy_text(yaml, "p.yaml", &s, &out->problems)) return out;
+  out->ok = compile_policy(s, m, &out->c, &out->problems, &out->notes);
+  return out;
+}
+
+int tier_named(const CompiledPolicy& c, const char* name) {
+  for (int i = 0; i < c.ntiers; ++i)
+    if (std::string(c.tiers[i].name) == name) return i;
+  return -1;
+}
+
+}  // namespace
+
+TEST(Compile, SizeRulesFirstMatchWins) {
+  auto r = compile(
+      "tiers:\n  near: {select: lowest_latency}\n  far: {nodes: [1], mode: bind}\n"
+      "default: near\nrules:\n"
+      "  - {name: huge, match: {size: '>= 1GiB'}, tier: near}\n"
+      "  - {name: big, match: {size: '>= 1MiB'}, tier: far}\n");
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  const auto& c = r->c;
+  int near = tier_named(c, "near"), far = tier_named(c, "far"), rule;
+  ASSERT_EQ(near, 1);
+  ASSERT_EQ(far, 2);
+  EXPECT_EQ(c.plan.tier_for(100, kApiMalloc, &rule), near);
+  EXPECT_EQ(rule, -1);
+  EXPECT_EQ(c.plan.tier_for((1 << 20) - 1, kApiMalloc, &rule), near);
+  EXPECT_EQ(c.plan.tier_for(1 << 20, kApiNew, &rule), far);
+  EXPECT_EQ(rule, 1);
+  EXPECT_EQ(c.plan.tier_for(2ull << 30, kApiCalloc, &rule), near);
+  EXPECT_EQ(rule, 0);
+  // A rule without `api` never places mmap.
+  EXPECT_EQ(c.plan.tier_for(1 << 20, kApiMmap, &rule), near);
+  EXPECT_FALSE(c.has_mmap_rules);
+  EXPECT_EQ(c.tiers[near].nodes.count(), 1);
+  EXPECT_TRUE(c.tiers[near].nodes.test(0));
+  EXPECT_TRUE(c.tiers[far].nodes.test(1));
+  EXPECT_EQ(c.tiers[far].mode, TierMode::kBind);
+}
+
+TEST(Compile, ApiRestrictsRules) {
+  auto r = compile("tiers: {far: {nodes: [1]}}\nrules:\n  - {match: {api: [mmap, calloc]}, tier: far}\n");
+  ASSERT_TRUE(r->ok);
+  int rule;
+  EXPECT_EQ(r->c.plan.tier_for(10, kApiCalloc, &rule), 1);
+  EXPECT_EQ(r->c.plan.tier_for(10, kApiMmap, &rule), 1);
+  EXPECT_EQ(r->c.plan.tier_for(10, kApiMalloc, &rule), 0);  // no default: plain
+  EXPECT_TRUE(r->c.has_mmap_rules);
+}
+
+TEST(Compile, MissingNodeMakesTierUnavailableAndPlanFollowsFallback) {
+  auto r = compile(
+      "tiers:\n  near: {nodes: [0]}\n  hbm: {nodes: [7]}\n"
+      "default: near\nfallback: [near]\nrules:\n  - {match: {size: '>= 1MiB'}, tier: hbm}\n");
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  int hbm = tier_named(r->c, "hbm"), near = tier_named(r->c, "near"), rule;
+  EXPECT_FALSE(r->c.tiers[hbm].available);
+  ASSERT_EQ(r->notes.size(), 1u);
+  EXPECT_NE(r->notes[0].find("tier 'hbm' cannot be built here: node(s) 7 have no memory on this machine"), std::string::npos)
+      << r->notes[0];
+  EXPECT_EQ(r->c.plan.tier_for(2 << 20, kApiMalloc, &rule), near);
+}
+
+TEST(Compile, RuleFallbackOverridesGlobalChain) {
+  auto r = compile(
+      "tiers:\n  a: {nodes: [0]}\n  b: {nodes: [1]}\n  gone: {nodes: [9]}\n"
+      "fallback: [a]\nrules:\n  - {match: {size: '>= 1MiB'}, tier: gone, fallback: [b]}\n");
+  ASSERT_TRUE(r->ok);
+  int rule;
+  EXPECT_EQ(r->c.plan.tier_for(1 << 20, kApiMalloc, &rule), tier_named(r->c, "b"));
+  const auto& cr = r->c.rules[0];
+  ASSERT_EQ(cr.nfallback, 1);
+  EXPECT_EQ(cr.fallback[0], tier_named(r->c, "b"));
+  // The global chain, minus the tier itself, is each tier's own chain.
+  const auto& tb = r->c.tiers[tier_named(r->c, "b")];
+  ASSERT_EQ(tb.nfallback, 1);
+  EXPECT_EQ(tb.fallback[0], tier_named(r->c, "a"));
+}
+
+TEST(Compile, ErrorsLeaveThePlainPolicy) {
+  auto r = compile(
+      "tiers:\n  a: {select: fastest}\n  plain: {nodes: [0]}\ndefault: nowhere\nfallback: [zzz]\n"
+      "rules:\n  - {match: {size: '>1'}, tier: b}\n  - {match: {function: 'foo*'}, tier: a}\n");
+  EXPECT_FALSE(r->ok);
+  std::string all;
+  for (const auto& p : r->problems) all += p.str() + "\n";
+  EXPECT_NE(all.find("p.yaml:2:15: unknown selector 'fastest' (expected one of highest_bandwidth, lowest_latency, highest_capacity)"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.yaml:3:3: tier name 'plain' is reserved"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.yaml:4:10: unknown default tier 'nowhere'"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.yaml:5:11: unknown tier 'zzz' in fallback"), std::string::npos) << all;
+  EXPECT_NE(all.find("unknown tier 'b' in rule 'rule-1'"), std::string::npos) << all;
+  EXPECT_NE(all.find("call-site conditions"), std::string::npos) << all;
+  EXPECT_EQ(r->c.ntiers, 1);
+  EXPECT_EQ(r->c.plan.nentries, 0);
+}
+
+TEST(Compile, SelectorsResolveOnTheMachine) {
+  auto r = compile("tiers:\n  fast: {select: lowest_latency}\n  big: {select: highest_capacity}\n  bw: {select: highest_bandwidth}\n");
+  ASSERT_TRUE(r->ok);
+  EXPECT_TRUE(r->c.tiers[1].nodes.test(0));
+  EXPECT_TRUE(r->c.tiers[2].nodes.test(1));
+  EXPECT_TRUE(r->c.tiers[3].nodes.test(0));
+  EXPECT_NE(std::string(r->c.tiers[1].why).find("lowest latency"), std::string::npos) << r->c.tiers[1].why;
+}
+
+TEST(Compile, TransientTierIsReportedUnavailableNotAnError) {
+  auto r = compile("tiers:\n  near: {nodes: [0]}\n  scratch: {transient: {path: /tmp, size: 1GiB}}\nfallback: [near]\n");
+  ASSERT_TRUE(r->ok);
+  EXPECT_FALSE(r->c.tiers[2].available);
+  ASSERT_EQ(r->notes.size(), 1u);
+}
