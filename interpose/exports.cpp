@@ -48,6 +48,8 @@ TM_FAST_PATH void* do_realloc(void* p, size_t n, uintptr_t ra) {
 
 TM_FAST_PATH void* do_aligned(size_t align, size_t n, uintptr_t ra, uint32_t api) {
   if (align <= kMinAlign) return allocate(Req{n, 0, nullptr, ra, api, kOpMalloc});
+  // Above mimalloc's 16 MiB limit the slow path maps the block itself.
+  if (TM_UNLIKELY(align > (size_t{16} << 20))) return alloc_slow(Req{n, align, nullptr, ra, api, kOpAligned});
   return allocate(Req{n, align, nullptr, ra, api, kOpAligned});
 }
 
