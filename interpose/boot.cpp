@@ -96,9 +96,19 @@ void on_thread_exit(void*) {
   ts.exits++;
 }
 
-void atfork_prepare() { lock_registry(); }
-void atfork_parent() { unlock_registry(); }
+void atfork_prepare() {
+  lock_registry();
+  mmap_table_lock();
+  big_table_lock();
+}
+void atfork_parent() {
+  big_table_unlock();
+  mmap_table_unlock();
+  unlock_registry();
+}
 void atfork_child() {
+  big_table_unlock();
+  mmap_table_unlock();
   // Only the forking thread lives on.  The others' counters stay in the child's copy of
   // their TLS; fold them into the totals and forget them.
   ThreadState* self = &t_state;

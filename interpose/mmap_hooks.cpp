@@ -109,6 +109,11 @@ int tier_of_mapping(uintptr_t a) {
 
 }  // namespace
 
+void mmap_table_lock() {
+  while (g_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void mmap_table_unlock() { g_lock.store(false, std::memory_order_release); }
+
 void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra) {
   void* p = tiermalloc_sys_mmap(addr, len, prot, flags, fd, off);
   const CompiledPolicy* pol = policy();

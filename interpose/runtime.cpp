@@ -177,6 +177,11 @@ void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
 
 }  // namespace
 
+void big_table_lock() {
+  while (g_big_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void big_table_unlock() { g_big_lock.store(false, std::memory_order_release); }
+
 void* alloc_slow(const Req& r) {
   ThreadState& ts = t_state;
   if (ts.in_boot) return boot_serve(r);

@@ -151,6 +151,13 @@ extern Totals g_totals;
 /** Sums live threads' counters into *out (allocs, bytes, frees); takes the registry lock. */
 void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees);
 
+/** Slow-path locks of the other files, taken around fork so the child finds them free and
+ *  their tables consistent.  Rank: registry, then mmap table, then big-aligned table. */
+void mmap_table_lock();
+void mmap_table_unlock();
+void big_table_lock();
+void big_table_unlock();
+
 // ---- mmap bookkeeping (mmap_hooks.cpp) -------------------------------------------------
 void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra);
 int track_munmap(void* addr, size_t len);
