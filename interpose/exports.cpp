@@ -24,7 +24,7 @@ namespace {
 constexpr size_t kMinAlign = 16;  // glibc's MALLOC_ALIGNMENT on x86-64
 
 TM_FAST_PATH void* do_malloc(size_t n, uintptr_t ra, uint32_t api) {
-  return allocate(Req{n, 0, nullptr, ra, api, kOpMalloc});
+  return allocate<kOpMalloc>(n, ra, api, 0, nullptr);
 }
 
 TM_FAST_PATH void* do_calloc(size_t count, size_t size, uintptr_t ra) {
@@ -33,24 +33,24 @@ TM_FAST_PATH void* do_calloc(size_t count, size_t size, uintptr_t ra) {
     errno = ENOMEM;
     return nullptr;
   }
-  return allocate(Req{total, 0, nullptr, ra, kApiCalloc, kOpCalloc});
+  return allocate<kOpCalloc>(total, ra, kApiCalloc, 0, nullptr);
 }
 
 TM_FAST_PATH void* do_realloc(void* p, size_t n, uintptr_t ra) {
-  if (!p) return allocate(Req{n, 0, nullptr, ra, kApiRealloc, kOpMalloc});
+  if (!p) return allocate<kOpMalloc>(n, ra, kApiRealloc, 0, nullptr);
   if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
     release(p);
     return nullptr;
   }
   if (TM_UNLIKELY(!owned(p))) return realloc_foreign(p, n, ra);
-  return allocate(Req{n, 0, p, ra, kApiRealloc, kOpRealloc});
+  return allocate<kOpRealloc>(n, ra, kApiRealloc, 0, p);
 }
 
 TM_FAST_PATH void* do_aligned(size_t align, size_t n, uintptr_t ra, uint32_t api) {
-  if (align <= kMinAlign) return allocate(Req{n, 0, nullptr, ra, api, kOpMalloc});
+  if (align <= kMinAlign) return allocate<kOpMalloc>(n, ra, api, 0, nullptr);
   // Above mimalloc's 16 MiB limit the slow path maps the block itself.
-  if (TM_UNLIKELY(align > (size_t{16} << 20))) return alloc_slow(Req{n, align, nullptr, ra, api, kOpAligned});
-  return allocate(Req{n, align, nullptr, ra, api, kOpAligned});
+  if (TM_UNLIKELY(align > (size_t{16} << 20))) return alloc_slow(n, ra, api, kOpAligned, align, nullptr);
+  return allocate<kOpAligned>(n, ra, api, align, nullptr);
 }
 
 // memalign/aligned_alloc as glibc 2.36: an alignment above SIZE_MAX/2+1 is EINVAL, one that
@@ -112,30 +112,30 @@ TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow
     } else {
       h();
     }
-    void* p = align > kMinAlign ? allocate(Req{n, align, nullptr, ra, kApiNew, kOpAligned})
-                                : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+    void* p = align > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, align, nullptr)
+                                : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
     if (p) return p;
   }
 }
 
 TM_FAST_PATH void* do_new(size_t n, uintptr_t ra) {
-  void* p = allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  void* p = allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, false);
 }
 TM_FAST_PATH void* do_new_nothrow(size_t n, uintptr_t ra) {
-  void* p = allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  void* p = allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, true);
 }
 TM_FAST_PATH void* do_new_aligned(size_t n, std::align_val_t al, uintptr_t ra) {
   size_t a = static_cast<size_t>(al);
-  void* p = a > kMinAlign ? allocate(Req{n, a, nullptr, ra, kApiNew, kOpAligned})
-                          : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  void* p = a > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, a, nullptr)
+                          : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, false);
 }
 TM_FAST_PATH void* do_new_aligned_nothrow(size_t n, std::align_val_t al, uintptr_t ra) {
   size_t a = static_cast<size_t>(al);
-  void* p = a > kMinAlign ? allocate(Req{n, a, nullptr, ra, kApiNew, kOpAligned})
-                          : allocate(Req{n, 0, nullptr, ra, kApiNew, kOpMalloc});
+  void* p = a > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, a, nullptr)
+                          : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, true);
 }
 

@@ -20,7 +20,7 @@ extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
 
 namespace tiermalloc::rt {
 
-thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
 Totals g_totals;
 
 namespace {
@@ -182,7 +182,8 @@ void big_table_lock() {
 }
 void big_table_unlock() { g_big_lock.store(false, std::memory_order_release); }
 
-void* alloc_slow(const Req& r) {
+void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
+  const Req r{size, align, old, ra, api, op};
   ThreadState& ts = t_state;
   if (ts.in_boot) return boot_serve(r);
   int saved_errno = errno;
@@ -264,8 +265,7 @@ size_t usable_slow(const void* p) {
 
 void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
   if (boot_owns(p)) {
-    Req r{size, 0, nullptr, ra, kApiRealloc, kOpMalloc};
-    void* q = allocate(r);
+    void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);
     if (q) {
       size_t old = boot_size(p);
       std::memcpy(q, p, old < size ? old : size);
@@ -273,8 +273,7 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
     return q;
   }
   if (size_t old = big_size(p)) {
-    Req r{size, 0, nullptr, ra, kApiRealloc, kOpMalloc};
-    void* q = allocate(r);
+    void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);
     if (q) {
       std::memcpy(q, p, old < size ? old : size);
       big_free(p);

@@ -48,7 +48,8 @@ struct ThreadState {
   ThreadState* prev;
 };
 
-extern thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+// constinit: no TLS init wrapper (_ZTH) on the hot path.
+extern constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // The tier slots.  g_total is 0 until the reservation exists, so before boot every pointer
 // is "not ours" and takes the slow path (which knows the bootstrap buffer).
@@ -67,8 +68,9 @@ struct Req {
   Op op;
 };
 
-/** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM. */
-TM_SLOW_PATH void* alloc_slow(const Req& r);
+/** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM.
+ *  Arguments travel in registers (no Req built on the fast path's stack). */
+TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
 /** NULL, bootstrap-buffer and foreign pointers. */
 TM_SLOW_PATH void free_slow(void* p);
 TM_SLOW_PATH size_t usable_slow(const void* p);
@@ -94,23 +96,30 @@ TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   return nullptr;
 }
 
-TM_FAST_PATH void* allocate(const Req& r) {
+/** The hot path; the operation is a template argument so each entry point compiles to
+ *  straight-line code. */
+template <Op kOp>
+TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
   ThreadState& ts = t_state;
-  const SiteSlot& s = ts.cache[site_hash(r.ra)];
-  if (TM_LIKELY(s.ra == r.ra)) {
+  const SiteSlot& s = ts.cache[site_hash(ra)];
+  if (TM_LIKELY(s.ra == ra)) {
     int rule;
-    unsigned tier = static_cast<unsigned>(s.plan->tier_for(r.size, r.api, &rule));
+    unsigned tier = static_cast<unsigned>(s.plan->tier_for(size, api, &rule));
     mi_heap_t* h = ts.heap[tier];
     if (TM_LIKELY(h != nullptr)) {
-      void* p = heap_op(h, r);
+      void* p;
+      if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
+      else if constexpr (kOp == kOpCalloc) p = mi_heap_zalloc(h, size);
+      else if constexpr (kOp == kOpAligned) p = mi_heap_malloc_aligned(h, size, align);
+      else p = mi_heap_realloc(h, old, size);
       if (TM_LIKELY(p != nullptr)) {
         ts.allocs[tier]++;
-        ts.bytes[tier] += r.size;
+        ts.bytes[tier] += size;
         return p;
       }
     }
   }
-  return alloc_slow(r);
+  return alloc_slow(size, ra, api, kOp, align, old);
 }
 
 TM_FAST_PATH void release(void* p) {
