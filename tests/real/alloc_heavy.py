@@ -24,20 +24,20 @@ def out(label, value):
 rng = random.Random(20240521)
 
 # 1. big lists of ints and floats, sorted several ways
-ints = [rng.randrange(1 << 40) for _ in range(600_000)]
+ints = [rng.randrange(1 << 40) for _ in range(150_000)]
 out("ints.sum", sum(ints))
 ints.sort()
 out("ints.sorted", h(",".join(map(str, ints[::997]))))
-floats = [rng.random() * 1e6 for _ in range(300_000)]
+floats = [rng.random() * 1e6 for _ in range(150_000)]
 floats.sort(reverse=True)
 out("floats.sorted", h(repr(floats[::511])))
 
 # 2. strings: many small, a few huge joins (several MiB), splitting back
 words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 12)))
-         for _ in range(200_000)]
-text = " ".join(words)                       # ~1.6 MiB
+         for _ in range(100_000)]
+text = " ".join(words)                       # ~0.8 MiB
 out("text.len", len(text))
-big = (text + "\n") * 6                      # ~10 MiB
+big = (text + "\n") * 12                     # ~10 MiB
 out("big.digest", h(big))
 out("big.upper", h(big.upper()[::7]))
 out("split.count", len(big.split()))
@@ -80,10 +80,10 @@ mv = memoryview(blocks[3])[1 << 20: 3 << 20]
 out("memoryview", h(bytes(mv)))
 del mv, blocks
 
-# 5. JSON round trip of a large structure (~15 MiB of text)
+# 5. JSON round trip of a large structure (~10 MiB of text)
 doc = {"records": [{"id": i, "name": words[i % len(words)], "vals": ints[i:i + 5],
                     "f": floats[i % len(floats)], "tags": {"a": i % 7, "b": str(i % 13)}}
-                   for i in range(0, 150_000)]}
+                   for i in range(0, 60_000)]}
 js = json.dumps(doc, sort_keys=True)
 out("json.len", len(js))
 out("json.digest", h(js))
@@ -99,7 +99,7 @@ out("zlib.len", len(z))
 out("zlib.back", zlib.decompress(z) == js.encode())
 
 # 7. sorting tuples and records with a key
-recs = [(rng.randrange(1000), rng.random(), words[rng.randrange(len(words))]) for _ in range(250_000)]
+recs = [(rng.randrange(1000), rng.random(), words[rng.randrange(len(words))]) for _ in range(120_000)]
 recs.sort()
 out("tuples.sorted", h(repr(recs[::499])))
 recs.sort(key=lambda r: (r[2], -r[0]))

@@ -38,7 +38,9 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # run_both NAME CMD [ARGS...]
-# Runs CMD twice (cwd and stdin as given by the caller), plain and preloaded, and compares.
+# Runs CMD twice, plain and preloaded, in the caller's directory, stdin /dev/null, with
+# TM_RUN=plain or TM_RUN=tm in its environment (for commands that need a fresh place of
+# their own: keep the path relative, so outputs cannot differ by it), and compares.
 # The preloaded run writes statistics to $TM_TMP/NAME.stats.<pid>.json; TIERMALLOC_STRICT=1
 # makes a policy that does not load stop the program (status 2) instead of running plain;
 # TIERMALLOC_LOG=error keeps expected warnings (e.g. a one-node machine) off stderr.
@@ -46,12 +48,12 @@ run_both() {
   local name=$1 t rc_plain rc_tm
   shift
   t=$(now)
-  "$@" >"$TM_TMP/$name.plain.out" 2>"$TM_TMP/$name.plain.err" && rc_plain=0 || rc_plain=$?
+  TM_RUN=plain "$@" </dev/null >"$TM_TMP/$name.plain.out" 2>"$TM_TMP/$name.plain.err" && rc_plain=0 || rc_plain=$?
   echo "  $name: plain run: status $rc_plain, $(wc -c <"$TM_TMP/$name.plain.out") bytes of output, $(elapsed "$t") s"
   t=$(now)
-  env LD_PRELOAD="$TM_LIB" TIERMALLOC_POLICY="$TM_POLICY" TIERMALLOC_STRICT=1 TIERMALLOC_LOG=error \
+  env TM_RUN=tm LD_PRELOAD="$TM_LIB" TIERMALLOC_POLICY="$TM_POLICY" TIERMALLOC_STRICT=1 TIERMALLOC_LOG=error \
       TIERMALLOC_STATS="$TM_TMP/$name.stats.%p.json" \
-      "$@" >"$TM_TMP/$name.tm.out" 2>"$TM_TMP/$name.tm.err" && rc_tm=0 || rc_tm=$?
+      "$@" </dev/null >"$TM_TMP/$name.tm.out" 2>"$TM_TMP/$name.tm.err" && rc_tm=0 || rc_tm=$?
   echo "  $name: tiermalloc run: status $rc_tm, $(wc -c <"$TM_TMP/$name.tm.out") bytes of output, $(elapsed "$t") s"
   local bad=0
   if [ "$rc_plain" != "$rc_tm" ]; then

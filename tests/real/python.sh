@@ -8,8 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PY=$(find_python)
 [ -n "$PY" ] || skip "python3 is not installed"
 echo "python: $PY ($("$PY" --version 2>&1)), policy $TM_POLICY"
-export PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
+export PYTHONHASHSEED=0
 cd "$TM_TMP" || fail "cd $TM_TMP"
-run_both python "$PY" -I "$TM_HERE/alloc_heavy.py"
+run_both python "$PY" -s -B "$TM_HERE/alloc_heavy.py"   # not -I: it would ignore PYTHONHASHSEED
 check_tier python far 10
 echo "PASS"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/vm/guest.sh -- the part of a vm test that runs inside the hmat-vm guest.
+#   guest.sh placement LIB POLICY PLACEMENT_BIN --large-node N --small-node N --large-tier T --small-tier T
+#   guest.sh python    LIB POLICY SCRIPT LARGE_TIER LARGE_NODE SMALL_TIER SMALL_NODE
+# Exit 0 = as expected, 1 = a mismatch or failure, 77 = cannot check here.  Never 125
+# (that is the rig's own failure status).
+set -u
+mode=$1 lib=$2 policy=$3
+shift 3
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3 || true)
+
+echo "guest: $(uname -r), $(nproc) CPUs; nodes (size, HMAT read latency/bandwidth from node 0):"
+for d in /sys/devices/system/node/node[0-9]*; do
+  n=${d##*node}
+  mem=$(awk '/MemTotal/ {print int($4 / 1024) " MiB"}' "$d/meminfo")
+  a=$d/access0/initiators
+  printf '  node %s: %-9s cpus [%s]  lat %s ns  bw %s MB/s\n' "$n" "$mem" "$(cat "$d/cpulist")" \
+    "$(cat "$a/read_latency" 2>/dev/null || echo -)" "$(cat "$a/read_bandwidth" 2>/dev/null || echo -)"
+done
+[ -d /sys/devices/system/node/node1 ] || { echo "guest: no NUMA node 1 -- not the hmat-vm topology"; exit 1; }
+
+stats=/tmp/tm-vm-stats.json
+rm -f "$stats"
+run() {
+  env LD_PRELOAD="$lib" TIERMALLOC_POLICY="$policy" TIERMALLOC_STRICT=1 TIERMALLOC_STATS="$stats" "$@"
+}
+case "$mode" in
+  placement)
+    bin=$1; shift
+    large_node= small_node= large_tier= small_tier=
+    args=("$@")
+    while [ $# -gt 1 ]; do
+      case "$1" in
+        --large-node) large_node=$2 ;; --small-node) small_node=$2 ;;
+        --large-tier) large_tier=$2 ;; --small-tier) small_tier=$2 ;;
+      esac
+      shift 2
+    done
+    echo "guest: $bin ${args[*]} under $policy"
+    run "$bin" "${args[@]}"; rc=$?
+    ;;
+  python)
+    script=$1 large_tier=$2 large_node=$3 small_tier=$4 small_node=$5
+    [ -n "$PY" ] || { echo "guest: no python3"; exit 77; }
+    echo "guest: $PY $script under $policy"
+    run "$PY" -I "$script" "$large_tier" "$large_node" "$small_tier" "$small_node"; rc=$?
+    ;;
+  *) echo "guest.sh: unknown mode $mode"; exit 1 ;;
+esac
+echo "guest: program exit status $rc"
+[ "$rc" = 0 ] || exit 1
+[ -s "$stats" ] || { echo "guest: no statistics written to $stats"; exit 1; }
+[ -n "$PY" ] || { echo "guest: no python3 to read the statistics: placement checked, stats not"; exit 0; }
+min=
+[ "$mode" = python ] && min=--min-resident=$large_tier=$((40 << 20))   # 6 x 8 MiB live at exit
+"$PY" "$HERE/check_stats.py" "$stats" "$large_tier=$large_node" "$small_tier=$small_node" $min || exit 1
+exit 0
