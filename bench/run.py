@@ -1,0 +1,476 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Run the churn workloads under glibc, Debian's mimalloc and tiermalloc; compare.
+
+Configurations (each a way of starting the same `churn` binary):
+  glibc        no preload
+  mimalloc     LD_PRELOAD of Debian's libmimalloc.so.2 (package libmimalloc2.0)
+  tiermalloc   LD_PRELOAD of libtiermalloc.so, no policy (TIERMALLOC_POLICY unset)
+  tm-policy    LD_PRELOAD of libtiermalloc.so with bench/policies/two-tiers.yaml
+               (TIERMALLOC_STRICT=1, so a policy error fails the run instead of
+               silently measuring plain allocation)
+
+First a verification pass runs every workload once under every configuration (also a
+warm-up): exit status 0 and the same checksum line everywhere, and for tiermalloc the
+statistics file (tier allocation counts go into the JSON).  Then --rounds timed rounds,
+round-robin over the configurations (the starting configuration rotates each round), each
+run timed by wall clock and os.wait4 (user+sys time, peak RSS).  The table shows medians
+and, against mimalloc and glibc, the median of per-round ratios (paired: the same round's
+runs are close in time, which cancels some of the machine's drift).
+
+--callgrind adds instruction counts (valgrind --tool=callgrind) of `churn small`, as
+(Ir(ops=N) - Ir(ops=0)) / N: start-up, window fill and teardown cancel out, so the figure
+is the steady-state cost of one free + malloc + the workload's own writes and checks.
+The allocator's share (instructions executed in its shared object; for glibc, in libc's
+malloc functions) is shown too, with the busiest functions.
+
+Exit status: 0 when every run of every available configuration succeeded with matching
+checksums (and, with --expect, every expected configuration was measured); 1 otherwise.
+Standard library only.
+"""
+
+import argparse
+import collections
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_MIMALLOC = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
+DEFAULT_POLICY = os.path.join(HERE, "policies", "two-tiers.yaml")
+CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy"]
+
+# Workloads: name -> (churn arguments, ops in a full run, ops in a --quick run).
+WORKLOADS = {
+    "small": (["small"], 30_000_000, 200_000),
+    "threads": (["threads", "{threads}"], 30_000_000, 200_000),
+    "mixed": (["mixed"], 8_000_000, 100_000),
+}
+DEFAULT_WORKLOADS = "small,threads,mixed"
+
+# glibc's allocator functions, for its share of a callgrind profile (libc.so.6 also holds
+# the rest of libc, which churn barely touches).
+GLIBC_MALLOC_FUNCS = re.compile(
+    r"^(__libc_)?(malloc|free|calloc|realloc|cfree)$|^_int_(malloc|free|realloc)|"
+    r"^(tcache|malloc_|unlink_chunk|sysmalloc|alloc_perturb|free_perturb|systrim|"
+    r"checked_request2size|_int_free_merge|_int_free_create|__malloc|__free)")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def clean_env():
+    """The inherited environment less anything that would change an allocator's behaviour."""
+    env = dict(os.environ)
+    for k in list(env):
+        if k in ("LD_PRELOAD", "LD_LIBRARY_PATH") or k.startswith(("TIERMALLOC_", "MIMALLOC_", "MALLOC_", "GLIBC_TUNABLES")):
+            del env[k]
+    return env
+
+
+def make_configs(args):
+    """[(name, env additions, note)]; env None means the configuration is skipped."""
+    cfgs = []
+    cfgs.append(("glibc", {}, "no preload"))
+    if os.path.isfile(args.mimalloc):
+        cfgs.append(("mimalloc", {"LD_PRELOAD": args.mimalloc}, args.mimalloc))
+    else:
+        cfgs.append(("mimalloc", None,
+                     f"skipped: {args.mimalloc} not found (apt-get install libmimalloc2.0, or --mimalloc PATH)"))
+    if args.lib and os.path.isfile(args.lib):
+        lib = os.path.abspath(args.lib)
+        cfgs.append(("tiermalloc", {"LD_PRELOAD": lib}, f"{lib}, no policy"))
+        if os.path.isfile(args.policy):
+            cfgs.append(("tm-policy", {"LD_PRELOAD": lib, "TIERMALLOC_POLICY": os.path.abspath(args.policy),
+                                       "TIERMALLOC_STRICT": "1"}, f"policy {args.policy}"))
+        else:
+            cfgs.append(("tm-policy", None, f"skipped: policy {args.policy} not found"))
+    else:
+        why = f"{args.lib} not found" if args.lib else "no --lib given"
+        cfgs.append(("tiermalloc", None, f"skipped: {why} (build target `tiermalloc`)"))
+        cfgs.append(("tm-policy", None, f"skipped: {why}"))
+    only = set(args.configs.split(",")) if args.configs else None
+    if only:
+        cfgs = [c for c in cfgs if c[0] in only]
+    return cfgs
+
+
+def run_once(argv, env, tmp):
+    """Runs argv; returns dict(rc, wall, cpu, maxrss_kib, out, err)."""
+    out_path = os.path.join(tmp, "out")
+    err_path = os.path.join(tmp, "err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    with open(out_path, "rb") as f:
+        o = f.read().decode(errors="replace").strip()
+    with open(err_path, "rb") as f:
+        e = f.read().decode(errors="replace").strip()
+    # churn --peak-rss reports its own VmHWM: ru_maxrss also counts the RSS this Python
+    # process had when it forked the child (kept across exec), a floor of ~16 MiB.
+    m = re.search(r"^peak_rss_kib (\d+)$", e, re.M)
+    rss = int(m.group(1)) if m else ru.ru_maxrss
+    e = re.sub(r"^peak_rss_kib \d+\n?", "", e, flags=re.M).strip()
+    return {"rc": p.returncode, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "user": ru.ru_utime,
+            "sys": ru.ru_stime, "maxrss_kib": rss, "ru_maxrss_kib": ru.ru_maxrss, "out": o, "err": e}
+
+
+def churn_argv(args, wl, ops):
+    base, _, _ = WORKLOADS[wl]
+    argv = [args.bin] + [a.format(threads=args.threads) for a in base] + ["--ops", str(ops), "--peak-rss", "1"]
+    if args.window:
+        argv += ["--window", str(args.window)]
+    return argv
+
+
+def wl_label(args, wl):
+    return f"threads {args.threads}" if wl == "threads" else wl
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---- callgrind ------------------------------------------------------------------------------
+
+def parse_callgrind(path):
+    """Self cost (first event, Ir) per (object, function) of a callgrind output file."""
+    names = {"ob": {}, "fn": {}, "fl": {}}
+    cost = collections.Counter()
+    ob = fn = None
+    skip_next = False
+    total = None
+    ref = re.compile(r"^\((\d+)\)(?: (.*))?$")
+
+    def name(kind, v):
+        m = ref.match(v)
+        if not m:
+            return v
+        if m.group(2) is not None:
+            names[kind][m.group(1)] = m.group(2)
+            return m.group(2)
+        return names[kind].get(m.group(1), v)
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            c = line[0]
+            if c.isdigit() or c in "+-*":
+                if skip_next:  # the inclusive cost of a call: not this function's own
+                    skip_next = False
+                    continue
+                parts = line.split()
+                if len(parts) >= 2:
+                    cost[(ob, fn)] += int(parts[1])
+                continue
+            key, _, val = line.partition("=")
+            if key == "ob":
+                ob = name("ob", val)
+            elif key == "fn":
+                fn = name("fn", val)
+            elif key in ("fl", "fi", "fe"):
+                name("fl", val)
+            elif key == "cob":
+                name("ob", val)
+            elif key == "cfn":
+                name("fn", val)
+            elif key in ("cfi", "cfl"):
+                name("fl", val)
+            elif key == "calls":
+                skip_next = True
+            elif line.startswith("totals:") or line.startswith("summary:"):
+                total = int(line.split()[1])
+    return total, cost
+
+
+def allocator_share(cfg, cost, lib_names):
+    """Ir spent in the allocator: its shared object, or glibc's malloc functions."""
+    n = 0
+    for (ob, fn), c in cost.items():
+        base = os.path.basename(ob or "")
+        if cfg == "glibc":
+            if base.startswith("libc.so") and fn and GLIBC_MALLOC_FUNCS.search(fn):
+                n += c
+        elif base in lib_names.get(cfg, ()):
+            n += c
+    return n
+
+
+def run_callgrind(args, cfgs, tmp):
+    if not shutil.which("valgrind"):
+        log("callgrind: valgrind not found, skipped")
+        return {"skipped": "valgrind not found"}
+    res = {"ops": args.callgrind_ops, "workload": "small", "configs": {}}
+    lib_names = {"mimalloc": {os.path.basename(args.mimalloc), "libmimalloc.so.2.0"},
+                 "tiermalloc": {os.path.basename(args.lib or "")},
+                 "tm-policy": {os.path.basename(args.lib or "")}}
+    for name, extra, _ in cfgs:
+        if extra is None:
+            continue
+        per = {}
+        for ops in (args.callgrind_ops, 0):
+            out = os.path.join(tmp, f"cg.{name}.{ops}")
+            env = clean_env()
+            env.update(extra)
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + churn_argv(args, "small", ops)
+            r = run_once(argv, env, tmp)
+            if r["rc"] != 0 or not os.path.exists(out):
+                log(f"callgrind {name} ops={ops}: failed (rc {r['rc']}): {r['err'][-500:]}")
+                per = None
+                break
+            total, cost = parse_callgrind(out)
+            per[ops] = (total, cost)
+        if per is None:
+            res["configs"][name] = {"error": "valgrind run failed"}
+            continue
+        n = args.callgrind_ops
+        (tn, cn), (t0, c0) = per[n], per[0]
+        alloc_n = allocator_share(name, cn, lib_names)
+        alloc_0 = allocator_share(name, c0, lib_names)
+        delta = collections.Counter(cn)
+        delta.subtract(c0)
+        # The allocator's busiest functions (the workload's own are the same everywhere).
+        bench_obj = os.path.basename(args.bin)
+        top = [(f"{fn} [{os.path.basename(ob or '?')}]", c / n) for (ob, fn), c in delta.most_common()
+               if os.path.basename(ob or "") != bench_obj][:8]
+        res["configs"][name] = {
+            "ir_total": tn, "ir_startup": t0, "ir_per_op": (tn - t0) / n,
+            "alloc_ir_per_op": (alloc_n - alloc_0) / n,
+            "top_functions_per_op": top,
+        }
+        log(f"callgrind {name}: {(tn - t0) / n:.1f} Ir/op")
+    return res
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+def fmt_ratio(x):
+    return "   -  " if x is None or x != x else f"{x:5.2f}x"
+
+
+def paired_ratio(runs, a, b):
+    """Median over rounds of wall(a)/wall(b), rounds where both ran."""
+    ra = {r["round"]: r["wall"] for r in runs.get(a, [])}
+    rb = {r["round"]: r["wall"] for r in runs.get(b, [])}
+    common = sorted(set(ra) & set(rb))
+    if not common:
+        return None
+    return statistics.median(ra[k] / rb[k] for k in common)
+
+
+def report(args, cfgs, results, cg):
+    lines = []
+    lines.append(f"churn benchmark: {args.rounds} round(s), host {platform.node()}, {os.cpu_count()} CPUs")
+    for name, extra, note in cfgs:
+        lines.append(f"  {name:11s} {note}")
+    lines.append("")
+    hdr = f"{'workload':10s} {'config':11s} {'wall s':>7s} {'[min..max]':>15s} {'cpu s':>6s} {'RSS MiB':>8s} {'vs mimalloc':>11s} {'vs glibc':>9s}"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for wl, per in results.items():
+        runs = per["runs"]
+        for name, extra, _ in cfgs:
+            if extra is None:
+                lines.append(f"{per['label']:10s} {name:11s}  (skipped)")
+                continue
+            rs = runs.get(name, [])
+            if not rs:
+                lines.append(f"{per['label']:10s} {name:11s}  (no successful run)")
+                continue
+            walls = [r["wall"] for r in rs]
+            lines.append(
+                f"{per['label']:10s} {name:11s} {median(walls):7.3f} {f'[{min(walls):.2f}..{max(walls):.2f}]':>15s} "
+                f"{median([r['cpu'] for r in rs]):6.2f} {median([r['maxrss_kib'] for r in rs]) / 1024:8.1f} "
+                f"{fmt_ratio(paired_ratio(runs, name, 'mimalloc')):>11s} {fmt_ratio(paired_ratio(runs, name, 'glibc')):>9s}")
+        lines.append("")
+    if cg and cg.get("configs"):
+        lines.append(f"instructions (callgrind, churn small, {cg['ops']} ops; per op = one free + one malloc + workload)")
+        hdr = f"{'config':11s} {'Ir/op':>8s} {'alloc Ir/op':>12s} {'vs mimalloc':>12s} {'vs glibc':>9s}"
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        c = cg["configs"]
+
+        def ir(n):
+            return c.get(n, {}).get("ir_per_op")
+        for name in CONFIG_ORDER:
+            if name not in c:
+                continue
+            d = c[name]
+            if "error" in d:
+                lines.append(f"{name:11s} {d['error']}")
+                continue
+            vm = d["ir_per_op"] / ir("mimalloc") if ir("mimalloc") else None
+            vg = d["ir_per_op"] / ir("glibc") if ir("glibc") else None
+            lines.append(f"{name:11s} {d['ir_per_op']:8.1f} {d['alloc_ir_per_op']:12.1f} {fmt_ratio(vm):>12s} {fmt_ratio(vg):>9s}")
+        for name in CONFIG_ORDER:
+            d = c.get(name)
+            if not d or "error" in d:
+                continue
+            lines.append(f"  {name}: allocator's busiest functions, Ir/op: " +
+                         ", ".join(f"{fn} {v:.1f}" for fn, v in d["top_functions_per_op"][:5]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", help="libtiermalloc.so")
+    ap.add_argument("--bin", required=True, help="the churn binary")
+    ap.add_argument("--mimalloc", default=DEFAULT_MIMALLOC, help=f"mimalloc to preload (default {DEFAULT_MIMALLOC})")
+    ap.add_argument("--policy", default=DEFAULT_POLICY, help="policy of the tm-policy configuration")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="few operations, one round: a smoke run")
+    ap.add_argument("--workloads", default=DEFAULT_WORKLOADS, help=f"comma list of {', '.join(WORKLOADS)}")
+    ap.add_argument("--configs", default=None, help=f"comma list, subset of {', '.join(CONFIG_ORDER)}")
+    ap.add_argument("--threads", type=int, default=2, help="threads of the `threads` workload (default 2)")
+    ap.add_argument("--ops", type=int, default=None, help="operations per run (default: per workload)")
+    ap.add_argument("--window", type=int, default=None, help="live blocks per thread (default: churn's, 4096)")
+    ap.add_argument("--json", help="write results here")
+    ap.add_argument("--expect", default=None,
+                    help="comma list of configurations that must be measured (else exit 1)")
+    ap.add_argument("--callgrind", action="store_true", help="also count instructions with callgrind")
+    ap.add_argument("--callgrind-ops", type=int, default=1_000_000, help="ops of the callgrind run (default 1M)")
+    args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 5
+    if args.quick:
+        args.callgrind_ops = min(args.callgrind_ops, 100_000)
+    args.bin = os.path.abspath(args.bin)
+    if not os.access(args.bin, os.X_OK):
+        log(f"run.py: {args.bin}: not an executable (build target `churn`)")
+        return 1
+    wls = [w for w in args.workloads.split(",") if w]
+    for w in wls:
+        if w not in WORKLOADS:
+            log(f"run.py: unknown workload {w!r} (expected {', '.join(WORKLOADS)})")
+            return 1
+
+    cfgs = make_configs(args)
+    for name, extra, note in cfgs:
+        if extra is None:
+            log(f"note: {name} {note}")
+    live = [c for c in cfgs if c[1] is not None]
+    failures = []
+    results = {}
+
+    with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+        def env_for(extra, stats=None):
+            env = clean_env()
+            env.update(extra)
+            if stats:
+                env["TIERMALLOC_STATS"] = stats
+            return env
+
+        # Verification pass (and warm-up): status, checksums, tiermalloc's statistics.
+        for wl in wls:
+            ops = args.ops or (WORKLOADS[wl][2] if args.quick else WORKLOADS[wl][1])
+            argv = churn_argv(args, wl, ops)
+            per = {"label": wl_label(args, wl), "argv": argv[1:], "ops": ops, "checksum": None,
+                   "verify": {}, "runs": {}}
+            results[wl] = per
+            for name, extra, _ in live:
+                stats = os.path.join(tmp, f"stats.{name}.{wl}.json") if name in ("tiermalloc", "tm-policy") else None
+                r = run_once(argv, env_for(extra, stats), tmp)
+                v = {"rc": r["rc"], "out": r["out"], "wall": r["wall"]}
+                if r["rc"] != 0:
+                    failures.append(f"{wl}/{name}: exit status {r['rc']}: {r['err'][-400:]}")
+                elif per["checksum"] is None:
+                    per["checksum"] = r["out"]
+                elif r["out"] != per["checksum"]:
+                    failures.append(f"{wl}/{name}: output {r['out']!r} differs from {per['checksum']!r}")
+                if r["err"]:
+                    v["stderr"] = r["err"][-400:]
+                if stats:
+                    try:
+                        with open(stats) as f:
+                            st = json.load(f)
+                        v["tiers"] = {t["name"]: {"allocations": t.get("allocations"), "frees": t.get("frees"),
+                                                  "bytes_allocated": t.get("bytes_allocated")} for t in st.get("tiers", [])}
+                    except (OSError, ValueError) as e:
+                        v["tiers"] = None
+                        log(f"note: {wl}/{name}: no statistics from TIERMALLOC_STATS ({e})")
+                per["verify"][name] = v
+            log(f"verified {per['label']}: {per['checksum']}")
+
+        # Timed rounds, round-robin; the first configuration rotates.
+        for rnd in range(args.rounds):
+            for wl in wls:
+                per = results[wl]
+                argv = [args.bin] + per["argv"]
+                k = rnd % len(live) if live else 0
+                for name, extra, _ in live[k:] + live[:k]:
+                    r = run_once(argv, env_for(extra), tmp)
+                    if r["rc"] != 0:
+                        failures.append(f"{wl}/{name} round {rnd}: exit status {r['rc']}: {r['err'][-400:]}")
+                        continue
+                    if r["out"] != per["checksum"]:
+                        failures.append(f"{wl}/{name} round {rnd}: output {r['out']!r} differs from {per['checksum']!r}")
+                        continue
+                    per["runs"].setdefault(name, []).append(
+                        {"round": rnd, "wall": r["wall"], "cpu": r["cpu"], "user": r["user"], "sys": r["sys"],
+                         "maxrss_kib": r["maxrss_kib"]})
+            log(f"round {rnd + 1}/{args.rounds} done")
+
+        cg = run_callgrind(args, cfgs, tmp) if args.callgrind else None
+
+    # Summaries, into the JSON as well.
+    for wl, per in results.items():
+        summ = {}
+        for name, extra, _ in live:
+            rs = per["runs"].get(name, [])
+            if not rs:
+                continue
+            summ[name] = {"wall_median": median([r["wall"] for r in rs]),
+                          "cpu_median": median([r["cpu"] for r in rs]),
+                          "maxrss_kib_median": median([r["maxrss_kib"] for r in rs]),
+                          "vs_mimalloc": paired_ratio(per["runs"], name, "mimalloc"),
+                          "vs_glibc": paired_ratio(per["runs"], name, "glibc")}
+        per["summary"] = summ
+
+    print(report(args, cfgs, results, cg))
+
+    if args.expect:
+        for name in args.expect.split(","):
+            for wl, per in results.items():
+                if not per["runs"].get(name):
+                    failures.append(f"{wl}/{name}: expected configuration not measured")
+
+    doc = {"version": 1, "host": platform.node(), "cpus": os.cpu_count(), "rounds": args.rounds,
+           "quick": args.quick,
+           "configs": [{"name": n, "env": e, "note": note, "skipped": e is None} for n, e, note in cfgs],
+           "workloads": results, "callgrind": cg, "failures": failures, "ok": not failures}
+    if args.json:
+        tmpjson = args.json + ".tmp"
+        with open(tmpjson, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmpjson, args.json)
+        # Read it back: what a consumer sees must hold every expected configuration.
+        with open(args.json) as f:
+            back = json.load(f)
+        if args.expect:
+            for name in args.expect.split(","):
+                for wl, per in back["workloads"].items():
+                    if name not in per.get("summary", {}):
+                        failures.append(f"{args.json}: {wl} has no summary for {name}")
+
+    for f in failures:
+        log(f"FAIL: {f}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
