@@ -199,6 +199,7 @@ void build_tier_arenas(CompiledPolicy& pol) {
     pe.tier = to;
   }
   if (!pol.tiers[pol.plan.default_tier].available) pol.plan.default_tier = 0;
+  pol.plan.build_api_plans();
 }
 
 std::string program_path() {

@@ -103,8 +103,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   ThreadState& ts = t_state;
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
-    int rule;
-    unsigned tier = static_cast<unsigned>(s.plan->tier_for(size, api, &rule));
+    unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];
     if (TM_LIKELY(h != nullptr)) {
       void* p;

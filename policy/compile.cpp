@@ -38,6 +38,7 @@ void plain_policy(CompiledPolicy* out) {
   out->tiers[0].available = true;
   copy_name(out->tiers[0].why, sizeof out->tiers[0].why, "plain allocation, no binding");
   out->plan.default_tier = 0;
+  out->plan.build_api_plans();
   out->on_exhausted = OnExhausted::kFallback;
 }
 
@@ -173,6 +174,7 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     plain_policy(out);
     return false;
   }
+  c.plan.build_api_plans();
   return true;
 }
 

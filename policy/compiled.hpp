@@ -60,11 +60,32 @@ struct PlanEntry {
   uint8_t rule;             // index into CompiledPolicy::rules
 };
 
+inline constexpr int kApiCount = 6;
+inline constexpr int kMaxBounds = 2 * kMaxRules;
+
+/** One interface's view of a plan: disjoint size intervals, each with its tier.  Interval i
+ *  is [bound[i-1], bound[i]); most policies have one or two. */
+struct ApiPlan {
+  uint8_t nbounds;
+  uint8_t tier[kMaxBounds + 1];
+  uint64_t bound[kMaxBounds];
+  /** Hot path: one compare per boundary below size. */
+  inline unsigned tier_of(size_t size) const {
+    unsigned i = 0;
+    while (i < nbounds && size >= bound[i]) ++i;
+    return tier[i];
+  }
+};
+
+/** Index of an Api bit (compile-time for the entry points). */
+constexpr int api_index(uint32_t bit) { return __builtin_ctz(bit); }
+
 /** What a call site does with a size: the rules that can still match there. */
 struct SitePlan {
   uint8_t nentries;
   uint8_t default_tier;
   PlanEntry entries[kMaxRules];
+  ApiPlan api[kApiCount];          // derived from entries by build_api_plans()
 
   /** Hot path: a few compares per rule. Returns the tier and the matching rule (or -1). */
   inline int tier_for(size_t size, uint32_t api, int* rule) const {
@@ -74,6 +95,38 @@ struct SitePlan {
     }
     *rule = -1;
     return default_tier;
+  }
+
+  /** Derives api[] from entries and default_tier: for each interface, the points where
+   *  some rule's size range starts or ends split sizes into intervals on which the
+   *  first-match answer is constant; equal neighbours merge. */
+  void build_api_plans() {
+    for (int a = 0; a < kApiCount; ++a) {
+      uint32_t bit = 1u << a;
+      uint64_t pts[2 * kMaxRules + 1];
+      int n = 0;
+      pts[n++] = 0;
+      for (unsigned i = 0; i < nentries; ++i) {
+        if (!(entries[i].apis & bit)) continue;
+        pts[n++] = entries[i].size_lo;
+        if (entries[i].size_hi != UINT64_MAX) pts[n++] = entries[i].size_hi + 1;
+      }
+      for (int i = 1; i < n; ++i)  // insertion sort: n is small
+        for (int j = i; j > 0 && pts[j - 1] > pts[j]; --j) { uint64_t t = pts[j]; pts[j] = pts[j - 1]; pts[j - 1] = t; }
+      ApiPlan& p = api[a];
+      p.nbounds = 0;
+      int rule;
+      p.tier[0] = static_cast<uint8_t>(tier_for(0, bit, &rule));
+      int last_rule = rule;
+      for (int i = 1; i < n; ++i) {
+        if (pts[i] == pts[i - 1]) continue;
+        uint8_t t = static_cast<uint8_t>(tier_for(pts[i], bit, &rule));
+        if (t == p.tier[p.nbounds] && rule == last_rule) continue;
+        p.bound[p.nbounds++] = pts[i];
+        p.tier[p.nbounds] = t;
+        last_rule = rule;
+      }
+    }
   }
 };
 

@@ -144,3 +144,37 @@ TEST(Compile, TransientTierIsReportedUnavailableNotAnError) {
   EXPECT_FALSE(r->c.tiers[2].available);
   ASSERT_EQ(r->notes.size(), 1u);
 }
+
+// The hot path's per-interface intervals must answer exactly as first-match over the rules.
+TEST(Compile, ApiPlansAgreeWithFirstMatch) {
+  auto r = compile(
+      "tiers:\n  a: {nodes: [0]}\n  b: {nodes: [1]}\ndefault: a\nrules:\n"
+      "  - {match: {size: '< 64'}, tier: a}\n"
+      "  - {match: {size: '4KiB..64KiB'}, tier: b}\n"
+      "  - {match: {size: '256..1KiB', api: [calloc]}, tier: b}\n"
+      "  - {match: {size: '== 4096', api: [new]}, tier: a}\n"
+      "  - {match: {size: '>= 1MiB'}, tier: b}\n"
+      "  - {match: {size: '> 1TiB', api: [mmap]}, tier: b}\n");
+  ASSERT_TRUE(r->ok);
+  const SitePlan& p = r->c.plan;
+  std::vector<uint64_t> sizes = {0, 1, 63, 64, 65, 255, 256, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537,
+                                 (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 1ull << 40, (1ull << 40) + 1, UINT64_MAX};
+  for (int a = 0; a < kApiCount; ++a)
+    for (uint64_t s : sizes) {
+      int rule;
+      EXPECT_EQ(p.api[a].tier_of(s), static_cast<unsigned>(p.tier_for(s, 1u << a, &rule))) << "api " << a << " size " << s;
+    }
+  // malloc sees: [0,64) a, [64,4KiB) a (default), [4KiB,64KiB] b, ... -> a few intervals only.
+  EXPECT_LE(p.api[api_index(kApiMalloc)].nbounds, 4);
+}
+
+TEST(Compile, TwoTierPolicyIsOneCompare) {
+  auto r = compile("tiers:\n  a: {nodes: [0]}\n  b: {nodes: [1]}\ndefault: a\nrules:\n  - {match: {size: '>= 1MiB'}, tier: b}\n");
+  ASSERT_TRUE(r->ok);
+  const ApiPlan& m = r->c.plan.api[api_index(kApiMalloc)];
+  ASSERT_EQ(m.nbounds, 1);
+  EXPECT_EQ(m.bound[0], 1u << 20);
+  EXPECT_EQ(m.tier_of(100), 1u);
+  EXPECT_EQ(m.tier_of(1 << 20), 2u);
+  EXPECT_EQ(r->c.plan.api[api_index(kApiMmap)].nbounds, 0);
+}
