@@ -66,18 +66,36 @@ TM_INLINE int tm_tier_index(const char* name) {
   return -1;
 }
 
-/* A byte pattern that depends on the block's seed and the offset. */
+/* A pattern that depends on the block's seed and the offset only (so a prefix survives a
+ * realloc unchanged): byte i is byte i%8 of the 64-bit word tm_word(seed, i/8). */
+TM_INLINE uint64_t tm_word(uint32_t seed, size_t k) {
+  return ((uint64_t)k + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed + 1) * 0xD6E8FEB86659FD93ull;
+}
 TM_INLINE unsigned char tm_pat(uint32_t seed, size_t i) {
-  return (unsigned char)((i * 131u + seed * 7u + (i >> 12) * 13u) ^ (seed >> 3));
+  return (unsigned char)(tm_word(seed, i / 8) >> (8 * (i % 8)));
 }
-TM_INLINE void tm_fill(void* p, size_t n, uint32_t seed) {
+/* Writes the pattern over bytes [from, to) of p. */
+TM_INLINE void tm_fill_range(void* p, size_t from, size_t to, uint32_t seed) {
   unsigned char* c = (unsigned char*)p;
-  for (size_t i = 0; i < n; ++i) c[i] = tm_pat(seed, i);
+  size_t i = from;
+  for (; i < to && i % 8; ++i) c[i] = tm_pat(seed, i);
+  for (; i + 8 <= to; i += 8) {
+    uint64_t w = tm_word(seed, i / 8);
+    memcpy(c + i, &w, 8);
+  }
+  for (; i < to; ++i) c[i] = tm_pat(seed, i);
 }
+TM_INLINE void tm_fill(void* p, size_t n, uint32_t seed) { tm_fill_range(p, 0, n, seed); }
 /* Offset of the first byte that differs from the pattern, or (size_t)-1. */
 TM_INLINE size_t tm_verify(const void* p, size_t n, uint32_t seed) {
   const unsigned char* c = (const unsigned char*)p;
-  for (size_t i = 0; i < n; ++i)
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w, want = tm_word(seed, i / 8);
+    memcpy(&w, c + i, 8);
+    if (w != want) break;
+  }
+  for (; i < n; ++i)
     if (c[i] != tm_pat(seed, i)) return i;
   return (size_t)-1;
 }
