@@ -85,7 +85,8 @@ void on_thread_exit(void*) {
   ThreadState& ts = t_state;
   lock_registry();
   merge_and_clear(ts);
-  unregister(ts);
+  if (ts.registered) unregister(ts);
+  ts.registered = 0;
   unlock_registry();
   for (int i = 0; i < kSiteCache; ++i) ts.cache[i] = SiteSlot{0, nullptr};
   for (int i = 0; i < kMaxTiers; ++i) {
@@ -117,7 +118,7 @@ void atfork_child() {
     if (t != self) merge_and_clear(*t);
     t = next;
   }
-  g_threads = self->phase == kActive ? self : nullptr;
+  g_threads = self->registered ? self : nullptr;
   if (g_threads) self->next = self->prev = nullptr;
   g_registry_lock.store(false, std::memory_order_relaxed);
 }
@@ -284,15 +285,22 @@ void thread_attach(ThreadState& ts) {
   mi_arena_id_t id;
   if (!ts.heap[0] && arena_of(0, &id)) ts.heap[0] = mi_heap_new_in_arena(id);
   ts.phase = kActive;
-  lock_registry();
-  ts.prev = nullptr;
-  ts.next = g_threads;
-  if (g_threads) g_threads->prev = &ts;
-  g_threads = &ts;
-  unlock_registry();
-  // After PTHREAD_DESTRUCTOR_ITERATIONS reincarnations the thread's heaps are left to
-  // mimalloc's own thread-done: no more re-arming.
-  if (ts.exits < 3) pthread_setspecific(g_exit_key, &ts);
+  // Only a thread's first life joins the registry (read by statistics while it lives).  A
+  // thread reincarnated by a later destructor may never get its exit hook called again
+  // (glibc stops after PTHREAD_DESTRUCTOR_ITERATIONS passes): its TLS must not stay
+  // reachable.  Its counts are merged at each exit hook that does run.
+  if (ts.exits == 0) {
+    lock_registry();
+    ts.prev = nullptr;
+    ts.next = g_threads;
+    if (g_threads) g_threads->prev = &ts;
+    g_threads = &ts;
+    ts.registered = 1;
+    unlock_registry();
+  }
+  // Always re-armed: the hook deletes this life's heaps before mimalloc's own thread-done
+  // (whose key is created after ours) would free them under our feet.
+  pthread_setspecific(g_exit_key, &ts);
   ts.in_boot--;
 }
 

@@ -109,6 +109,8 @@ int tier_of_mapping(uintptr_t a) {
 
 }  // namespace
 
+int mmap_tier_of(const void* p) { return tier_of_mapping(reinterpret_cast<uintptr_t>(p)); }
+
 void mmap_table_lock() {
   while (g_lock.exchange(true, std::memory_order_acquire)) sched_yield();
 }

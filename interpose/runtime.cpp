@@ -263,6 +263,25 @@ size_t usable_slow(const void* p) {
   return p ? big_size(p) : 0;
 }
 
+void* realloc_move(void* p, size_t size, uintptr_t ra) {
+  void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);
+  if (q) {
+    size_t old = mi_usable_size(p);
+    std::memcpy(q, p, old < size ? old : size);
+    release(p);
+  }
+  return q;
+}
+
+int tier_of_slow(const void* p) {
+  if (!p) return -1;
+  {
+    BigLock lock;
+    if (BigAligned* b = big_find(p)) return b->tier;
+  }
+  return mmap_tier_of(p);
+}
+
 void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
   if (boot_owns(p)) {
     void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);

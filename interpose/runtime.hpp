@@ -44,6 +44,7 @@ struct ThreadState {
   uint8_t in_boot;                 // >0: this thread is inside our own set-up; nested
                                    //     allocations take the bootstrap buffer
   uint8_t exits;                   // times the thread-exit destructor ran
+  uint8_t registered;              // in the registry (first life only)
   ThreadState* next;               // registry of live threads (for statistics)
   ThreadState* prev;
 };
@@ -76,6 +77,10 @@ TM_SLOW_PATH void free_slow(void* p);
 TM_SLOW_PATH size_t usable_slow(const void* p);
 /** realloc of a pointer that is not in our arenas (bootstrap buffer, or foreign). */
 TM_SLOW_PATH void* realloc_foreign(void* p, size_t size, uintptr_t ra);
+/** realloc whose new size belongs on another tier: allocate there, copy, free. */
+TM_SLOW_PATH void* realloc_move(void* p, size_t size, uintptr_t ra);
+/** Tier of a block or mapping that is not in the arenas (big-aligned, placed mmap), or -1. */
+int tier_of_slow(const void* p);
 
 TM_FAST_PATH bool owned(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - g_base < g_total;
@@ -105,6 +110,11 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   if (TM_LIKELY(s.ra == ra)) {
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];
+    if constexpr (kOp == kOpRealloc) {
+      // mimalloc would resize in place whatever the tier: a size that belongs elsewhere moves.
+      if (TM_UNLIKELY(((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier))
+        return realloc_move(old, size, ra);
+    }
     if (TM_LIKELY(h != nullptr)) {
       void* p;
       if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
@@ -169,6 +179,8 @@ void big_table_unlock();
 // ---- mmap bookkeeping (mmap_hooks.cpp) -------------------------------------------------
 void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra);
 int track_munmap(void* addr, size_t len);
+/** Tier of a placed mapping containing p, or -1. */
+int mmap_tier_of(const void* p);
 void* track_mremap(void* old, size_t old_len, size_t new_len, int flags, void* new_addr);
 
 // ---- statistics (stats.cpp) ------------------------------------------------------------
