@@ -32,7 +32,7 @@ void usage(FILE* f) {
                "usage:\n"
                "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
                "  tiermalloc check POLICY [--json]\n"
-               "  tiermalloc topology [--json] [--xml FILE]\n");
+               "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n");
 }
 
 std::string self_dir() {
@@ -170,51 +170,75 @@ int cmd_check(int argc, char** argv) {
 
 int cmd_topology(int argc, char** argv) {
   bool json = false;
-  std::string xml;
+  std::string xml, cpus;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") json = true;
     else if (a == "--xml" && i + 1 < argc) xml = argv[++i];
-    else die("topology: unknown option '" + a + "' (expected --json or --xml FILE)");
+    else if (a == "--cpus" && i + 1 < argc) cpus = argv[++i];
+    else die("topology: unknown option '" + a + "' (expected --json, --xml FILE or --cpus LIST)");
   }
   topo::Machine m;
   std::string err;
-  if (!topo::load_hwloc(&m, xml, &err)) {
-    if (!xml.empty()) die("topology: " + err);
+  if (!topo::load_hwloc(&m, xml, &err, cpus)) {
+    if (!xml.empty() || !cpus.empty()) die("topology: " + err);
     m = topo::load_sysfs();  // hwloc failed on this host: the kernel's view still works
   }
+  double thr = 0;
+  if (const char* t = std::getenv("TIERMALLOC_HBW_THRESHOLD")) thr = std::strtod(t, nullptr);
   const topo::Selector sels[] = {topo::Selector::kHighestBandwidth, topo::Selector::kLowestLatency,
-                                 topo::Selector::kHighestCapacity};
+                                 topo::Selector::kHighestCapacity, topo::Selector::kHbw};
+  const char* kinds[] = {"dram", "hbm", "cxl", "pmem"};
   if (json) {
     std::printf("{\"provider\": \"%s\", \"initiators\": [", m.provider.c_str());
     for (size_t k = 0; k < m.initiators.size(); ++k) std::printf("%s%d", k ? ", " : "", m.initiators[k]);
     std::printf("], \"nodes\": [");
     for (size_t k = 0; k < m.nodes.size(); ++k) {
       const auto& n = m.nodes[k];
-      std::printf("%s{\"id\": %d, \"cpus\": %s, \"capacity\": %llu, \"read_bandwidth\": %.0f, \"write_bandwidth\": %.0f, "
-                  "\"read_latency\": %.0f, \"write_latency\": %.0f, \"distance\": %d, \"kind\": %s, \"source\": %s}",
+      std::printf("%s{\"id\": %d, \"cpus\": %s, \"capacity\": %llu, \"free\": %llu, \"read_bandwidth\": %.0f, "
+                  "\"write_bandwidth\": %.0f, \"read_latency\": %.0f, \"write_latency\": %.0f, \"distance\": %d, "
+                  "\"kind\": %s, \"kind_source\": %s, \"figures_source\": %s, \"capacity_source\": %s}",
                   k ? ", " : "", n.id, json_str(n.has_cpus ? n.cpus : "").c_str(), static_cast<unsigned long long>(n.capacity),
-                  n.read_bw, n.write_bw, n.read_lat, n.write_lat, n.distance, json_str(n.kind).c_str(), json_str(n.source).c_str());
+                  static_cast<unsigned long long>(n.free), n.read_bw, n.write_bw, n.read_lat, n.write_lat, n.distance,
+                  json_str(n.kind).c_str(), json_str(n.kind_source).c_str(), json_str(n.source).c_str(),
+                  json_str(m.provider == "sysfs" ? "sysfs" : "hwloc").c_str());
     }
     std::printf("], \"selectors\": {");
-    for (size_t k = 0; k < 3; ++k) {
-      auto s = topo::select_nodes(m, sels[k]);
+    for (size_t k = 0; k < 4; ++k) {
+      auto s = topo::select_nodes(m, sels[k], thr);
       std::printf("%s\"%s\": {\"nodes\": [", k ? ", " : "", topo::selector_name(sels[k]));
+      for (size_t j = 0; j < s.nodes.size(); ++j) std::printf("%s%d", j ? ", " : "", s.nodes[j]);
+      std::printf("], \"why\": %s}", json_str(s.why).c_str());
+    }
+    for (const char* kind : kinds) {
+      auto s = topo::select_kind(m, kind);
+      std::printf(", \"kind: %s\": {\"nodes\": [", kind);
       for (size_t j = 0; j < s.nodes.size(); ++j) std::printf("%s%d", j ? ", " : "", s.nodes[j]);
       std::printf("], \"why\": %s}", json_str(s.why).c_str());
     }
     std::printf("}}\n");
     return 0;
   }
-  std::printf("%-5s %-8s %10s %12s %12s %10s %10s %5s  %s\n", "node", "cpus", "capacity", "read MB/s", "write MB/s",
-              "read ns", "write ns", "dist", "source");
+  std::printf("%-4s %-5s %-6s %9s %9s %10s %10s %8s %8s %4s  %s\n", "node", "kind", "cpus", "capacity", "free",
+              "read MB/s", "write MB/s", "read ns", "write ns", "dist", "figures from; kind from");
   for (const auto& n : m.nodes) {
-    std::printf("%-5d %-8s %8.1fGi %12.0f %12.0f %10.0f %10.0f %5d  %s\n", n.id, n.has_cpus ? n.cpus.c_str() : "-",
-                n.capacity / 1073741824.0, n.read_bw, n.write_bw, n.read_lat, n.write_lat, n.distance, n.source.c_str());
+    char fr[16] = "-";
+    if (n.free) std::snprintf(fr, sizeof fr, "%.2fGi", n.free / 1073741824.0);
+    std::printf("%-4d %-5s %-6s %7.2fGi %9s %10.0f %10.0f %8.0f %8.0f %4d  %s; %s\n", n.id, n.kind.c_str(),
+                n.has_cpus ? n.cpus.c_str() : "-", n.capacity / 1073741824.0, fr, n.read_bw, n.write_bw, n.read_lat,
+                n.write_lat, n.distance, n.source.c_str(), n.kind_source.c_str());
   }
-  std::printf("\n");
+  std::printf("\nseen from CPUs of node(s)");
+  for (int i : m.initiators) std::printf(" %d", i);
+  std::printf(" (%s)\n", m.provider.c_str());
+  for (const char* kind : kinds) {
+    auto s = topo::select_kind(m, kind);
+    std::string nodes;
+    for (int id : s.nodes) nodes += (nodes.empty() ? "" : ",") + std::to_string(id);
+    std::printf("kind: %-12s -> node %-6s %s\n", kind, nodes.empty() ? "-" : nodes.c_str(), s.why.c_str());
+  }
   for (auto sel : sels) {
-    auto s = topo::select_nodes(m, sel);
+    auto s = topo::select_nodes(m, sel, thr);
     std::string nodes;
     for (int id : s.nodes) nodes += (nodes.empty() ? "" : ",") + std::to_string(id);
     std::printf("%-18s -> node %-6s %s\n", topo::selector_name(sel), nodes.empty() ? "-" : nodes.c_str(), s.why.c_str());

@@ -173,8 +173,12 @@ void build_tier_arenas(CompiledPolicy& pol) {
     if (!t.available) continue;
     void* start = reinterpret_cast<void*>(g_base + (uintptr_t{static_cast<unsigned>(i)} << g_shift));
     size_t size = size_t{1} << g_shift;
-    if (t.limit) {
-      size_t want = (t.limit + kSegment - 1) & ~(kSegment - 1);
+    uint64_t budget = t.limit ? t.limit : t.bind_budget;
+    if (budget) {
+      // A limit rounds up to whole segments; a bind budget (free memory) rounds down, so the
+      // arena empties before the kernel has to refuse a page.
+      size_t want = t.limit ? (budget + kSegment - 1) & ~(kSegment - 1) : budget & ~(kSegment - 1);
+      if (want < kSegment) want = kSegment;
       if (want < size) size = want;
     }
     int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, t.nodes);
@@ -224,6 +228,12 @@ void load_and_publish() {
   const char* path = tm_getenv("TIERMALLOC_POLICY");
   s.policy_path = path ? path : "";
   s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
+  if (const char* thr = tm_getenv("TIERMALLOC_HBW_THRESHOLD")) {
+    char* end;
+    double v = strtod(thr, &end);
+    if (end == thr || *end || v <= 0) diag::emit(diag::kWarn, "TIERMALLOC_HBW_THRESHOLD: expected a bandwidth in MB/s; ignored");
+    else s.hbw_threshold = v;
+  }
   s.program = program_path();
   std::vector<std::string> errors, notes;
   policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes);

@@ -82,16 +82,29 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
         ct.available = true;
         why = "nodes " + describe_nodes(ct.nodes) + " as listed";
       }
+    } else if (!t.kind.empty()) {
+      if (!topo::valid_kind(t.kind)) {
+        problem(t.kind_loc, "unknown kind '" + t.kind + "' (expected one of " + topo::kKindNames + ")");
+        continue;
+      }
+      auto pick = topo::select_kind(machine, t.kind);
+      for (int n : pick.nodes) ct.nodes.set(n);
+      ct.available = !pick.nodes.empty();
+      why = "kind " + t.kind + ": node(s) " + describe_nodes(ct.nodes) + ", " + pick.why;
     } else {
       auto sel = topo::parse_selector(t.select);
       if (sel == topo::Selector::kNone) {
         problem(t.select_loc, "unknown selector '" + t.select + "' (expected one of " + topo::kSelectorNames + ")");
         continue;
       }
-      auto pick = topo::select_nodes(machine, sel);
+      auto pick = topo::select_nodes(machine, sel, t.threshold > 0 ? t.threshold : spec.hbw_threshold);
       for (int n : pick.nodes) ct.nodes.set(n);
       ct.available = !pick.nodes.empty();
       why = std::string(topo::selector_name(sel)) + ": node(s) " + describe_nodes(ct.nodes) + ", " + pick.why;
+    }
+    if (ct.available && ct.mode == TierMode::kBind && !ct.limit) {
+      for (const auto& n : machine.nodes)
+        if (ct.nodes.test(n.id)) ct.bind_budget += n.free;
     }
     copy_name(ct.why, sizeof ct.why, why);
     if (!ct.available) notes->push_back("tier '" + t.name + "' cannot be built here: " + why + "; its allocations take the fallback chain");

@@ -46,6 +46,8 @@ struct CompiledTier {
   TierMode mode;
   bool available;           // false: cannot be built here; allocations take the fallback chain
   uint64_t limit;           // bytes; 0 = none (the tier's arena is sized to it)
+  uint64_t bind_budget;     // mode bind without limit: the nodes' free memory at start, so the
+                            // arena runs out (and the fallback chain starts) before the nodes do
   uint8_t nfallback;
   uint8_t fallback[kMaxFallback];  // tier indices tried in order when this tier is exhausted
   char why[160];            // how the nodes were chosen, or why the tier is unavailable

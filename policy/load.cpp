@@ -28,6 +28,7 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
         return LoadResult::kPlain;
       }
     }
+    spec.hbw_threshold = s.hbw_threshold;
     topo::Machine machine = topo::load_sysfs();
     if (!compile_policy(spec, machine, out, &problems, notes)) {
       for (const auto& p : problems) errors->push_back(p.str());

@@ -14,6 +14,7 @@ struct Settings {
   std::string policy_path;   // TIERMALLOC_POLICY
   std::string program;       // the executable's path, for `programs:`
   bool disable = false;      // TIERMALLOC_DISABLE=1
+  double hbw_threshold = 0;  // TIERMALLOC_HBW_THRESHOLD, MB/s
 };
 
 enum class LoadResult {

@@ -38,6 +38,9 @@ struct TierSpec {
   bool has_nodes = false;
   std::string select;              // `select: lowest_latency`
   Loc select_loc;
+  std::string kind;                // `kind: hbm`
+  Loc kind_loc;
+  double threshold = 0;            // `threshold:` MB/s, for select: hbw
   TierMode mode = TierMode::kDefault;
   uint64_t limit = 0;              // 0 = none
   bool transient = false;          // `transient: {...}` (not built yet by this version)
@@ -71,6 +74,7 @@ struct PolicySpec {
   std::vector<std::string> wrappers;
   int stack_depth = 8;
   std::vector<RuleSpec> rules;
+  double hbw_threshold = 0;        // TIERMALLOC_HBW_THRESHOLD (MB/s), for tiers without `threshold`
 };
 
 /** Parses a size: "64MiB", "4096", "1.5GiB" is refused (sizes are integers). */

@@ -163,9 +163,24 @@ class Parser {
         t.select = scalar(x, "select");
         t.select_loc = loc(x);
       }
-      for (const char* later : {"initiator", "threshold", "kind"})
-        if (auto x = d[later])
-          error(x, std::string("'") + later + "' is not supported by this version of tiermalloc yet");
+      if (auto x = d["kind"]) {
+        t.kind = scalar(x, "kind");
+        t.kind_loc = loc(x);
+      }
+      if (auto x = d["threshold"]) {
+        try {
+          t.threshold = x.IsScalar() ? x.as<double>() : -1;
+        } catch (const YAML::Exception&) {
+          t.threshold = -1;
+        }
+        if (t.threshold <= 0) error(x, "expected a read bandwidth in MB/s for 'threshold', such as 200000");
+        else if (t.select != "hbw") error(x, "'threshold' applies to 'select: hbw' only");
+      }
+      if (auto x = d["initiator"]) {
+        std::string v = scalar(x, "initiator");
+        if (v == "thread") error(x, "'initiator: thread' is not supported by this version of tiermalloc yet (expected process)");
+        else if (v != "process") error(x, "unknown initiator '" + v + "' (expected process or thread)");
+      }
       if (auto x = d["mode"]) {
         std::string m = scalar(x, "mode");
         if (m == "preferred") t.mode = TierMode::kPreferred;
@@ -181,8 +196,8 @@ class Parser {
         t.transient = true;
         t.transient_loc = loc(x);
       }
-      if (t.has_nodes + !t.select.empty() + t.transient != 1)
-        error(it->first, "tier '" + t.name + "' needs exactly one of 'nodes', 'select' or 'transient'");
+      if (t.has_nodes + !t.select.empty() + !t.kind.empty() + t.transient != 1)
+        error(it->first, "tier '" + t.name + "' needs exactly one of 'nodes', 'select', 'kind' or 'transient'");
       for (const auto& other : out_->tiers)
         if (other.name == t.name) error(it->first, "duplicate tier '" + t.name + "'");
       out_->tiers.push_back(t);

@@ -14,7 +14,76 @@
 
 namespace tiermalloc::topo {
 
+bool valid_kind(const std::string& k) { return k == "dram" || k == "hbm" || k == "cxl" || k == "pmem"; }
+
+namespace {
+
+// The reference "local DRAM": the best figures among nodes holding our CPUs.
+void local_reference(const Machine& m, double* bw, double* lat, int* dist) {
+  *bw = 0;
+  *lat = 0;
+  *dist = 0;
+  for (const auto& n : m.nodes) {
+    if (std::find(m.initiators.begin(), m.initiators.end(), n.id) == m.initiators.end()) continue;
+    if (n.bandwidth() > *bw) *bw = n.bandwidth();
+    if (n.latency() > 0 && (*lat == 0 || n.latency() < *lat)) *lat = n.latency();
+    if (*dist == 0 || n.distance < *dist) *dist = n.distance;
+  }
+}
+
+// The same from the memory's own point of view (best figures over any initiator), for
+// telling kinds apart: a remote socket's DRAM is DRAM, not slow memory.
+void peak_reference(const Machine& m, double* bw, double* lat) {
+  *bw = 0;
+  *lat = 0;
+  for (const auto& n : m.nodes) {
+    if (!n.has_cpus) continue;
+    if (n.peak_bw > *bw) *bw = n.peak_bw;
+    if (n.peak_lat > 0 && (*lat == 0 || n.peak_lat < *lat)) *lat = n.peak_lat;
+  }
+}
+
+}  // namespace
+
+void classify(Machine* m) {
+  for (auto& n : m->nodes) {
+    if (n.peak_bw == 0) n.peak_bw = n.bandwidth();
+    if (n.peak_lat == 0) n.peak_lat = n.latency();
+  }
+  double ref_bw, ref_lat, unused_bw, unused_lat;
+  int ref_dist;
+  local_reference(*m, &unused_bw, &unused_lat, &ref_dist);
+  peak_reference(*m, &ref_bw, &ref_lat);
+  for (auto& n : m->nodes) {
+    std::string k = n.kind;
+    if (k == "NVM" || k == "pmem" || k == "PMEM" || k == "SPM") {
+      if (n.kind_source.empty()) n.kind_source = "hwloc subtype " + k;
+      n.kind = "pmem";
+    } else if (k == "HBM" || k == "MCDRAM" || k == "hbm") {
+      if (n.kind_source.empty()) n.kind_source = "hwloc subtype " + k;
+      n.kind = "hbm";
+    } else if (k == "CXL" || k == "CXL-DRAM" || k == "cxl") {
+      if (n.kind_source.empty()) n.kind_source = "hwloc subtype " + k;
+      n.kind = "cxl";
+    } else if (n.has_cpus) {
+      n.kind = "dram";
+      n.kind_source = "has CPUs";
+    } else if (n.peak_bw > 0 && ref_bw > 0) {
+      if (n.peak_bw >= 1.5 * ref_bw) n.kind = "hbm";
+      else if ((n.peak_lat > 0 && ref_lat > 0 && n.peak_lat >= 1.5 * ref_lat) || n.peak_bw <= 0.5 * ref_bw)
+        n.kind = "cxl";
+      else
+        n.kind = "dram";
+      n.kind_source = "hmat figures vs local DRAM";
+    } else {
+      n.kind = n.distance > ref_dist ? "cxl" : "dram";
+      n.kind_source = "memory-only node, NUMA distance (no HMAT)";
+    }
+  }
+}
+
 Selector parse_selector(const std::string& s) {
+  if (s == "hbw") return Selector::kHbw;
   if (s == "lowest_latency") return Selector::kLowestLatency;
   if (s == "highest_bandwidth") return Selector::kHighestBandwidth;
   if (s == "highest_capacity") return Selector::kHighestCapacity;
@@ -26,14 +95,40 @@ const char* selector_name(Selector s) {
     case Selector::kLowestLatency: return "lowest_latency";
     case Selector::kHighestBandwidth: return "highest_bandwidth";
     case Selector::kHighestCapacity: return "highest_capacity";
+    case Selector::kHbw: return "hbw";
     default: return "none";
   }
 }
 
-Selection select_nodes(const Machine& m, Selector s) {
+Selection select_kind(const Machine& m, const std::string& kind) {
+  Selection out;
+  for (const auto& n : m.nodes)
+    if (n.kind == kind) out.nodes.push_back(n.id);
+  out.why = out.nodes.empty() ? "no node of kind " + kind + " on this machine" : "every node of kind " + kind;
+  return out;
+}
+
+Selection select_nodes(const Machine& m, Selector s, double hbw_threshold) {
   Selection out;
   if (m.nodes.empty()) {
     out.why = "no memory nodes found";
+    return out;
+  }
+  if (s == Selector::kHbw) {
+    double ref_bw, ref_lat;
+    int ref_dist;
+    local_reference(m, &ref_bw, &ref_lat, &ref_dist);
+    double thr = hbw_threshold > 0 ? hbw_threshold : 1.5 * ref_bw;
+    if (thr <= 0) {
+      out.why = "no bandwidth figures (no HMAT): no node can be called high-bandwidth";
+      return out;
+    }
+    for (const auto& n : m.nodes)
+      if (n.read_bw >= thr) out.nodes.push_back(n.id);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "read bandwidth >= %.0f MB/s%s", thr,
+                  hbw_threshold > 0 ? "" : " (1.5x the local DRAM's)");
+    out.why = out.nodes.empty() ? std::string("no node with ") + buf : buf;
     return out;
   }
   bool all_hmat = std::all_of(m.nodes.begin(), m.nodes.end(), [](const Node& n) { return n.latency() > 0 && n.bandwidth() > 0; });

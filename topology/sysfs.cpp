@@ -4,6 +4,7 @@
 // This is what hwloc itself reads on Linux; reading it directly keeps hwloc out of every
 // process that preloads the library.
 #include <sched.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -105,12 +106,37 @@ Machine load_sysfs(const std::string& root) {
       n.write_lat = read_number(a + "write_latency");
       n.read_bw = rb;
       n.write_bw = read_number(a + "write_bandwidth");
-      n.source = "hmat";
+      n.source = "sysfs-hmat";
       break;
     }
     if (n.source.empty()) n.source = "distance";
     m.nodes.push_back(n);
   }
+  // Persistent memory onlined as RAM: a dax device bound to the kmem driver.
+  std::string dax = "/sys/bus/dax/devices";
+  if (root == "/sys/devices/system/node") {
+    for (int i = 0; i < 64; ++i) {
+      for (const char* fmt : {"/dax%d.0"}) {
+        char name[32];
+        std::snprintf(name, sizeof name, fmt, i);
+        std::string dev = dax + name;
+        std::string target;
+        if (!read_line(dev + "/target_node", &target)) continue;
+        char link[512];
+        ssize_t l = readlink((dev + "/driver").c_str(), link, sizeof link - 1);
+        if (l <= 0) continue;
+        link[l] = 0;
+        std::string drv(link);
+        if (drv.substr(drv.find_last_of('/') + 1) != "kmem") continue;
+        for (auto& n : m.nodes)
+          if (n.id == std::atoi(target.c_str())) {
+            n.kind = "pmem";
+            n.kind_source = std::string("dax kmem (") + (name + 1) + ")";
+          }
+      }
+    }
+  }
+  classify(&m);
   return m;
 }
 

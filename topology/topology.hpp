@@ -16,16 +16,18 @@ namespace tiermalloc::topo {
 
 struct Node {
   int id = -1;
-  bool has_cpus = false;
+  bool has_cpus = false;         // holds CPUs (not necessarily ours)
   std::string cpus;              // cpulist, e.g. "0-3"
   uint64_t capacity = 0;         // bytes (MemTotal)
   uint64_t free = 0;             // bytes (MemFree)
   // Figures from the initiator closest to this process's CPUs; 0 = unknown.
   double read_bw = 0, write_bw = 0;    // MB/s
   double read_lat = 0, write_lat = 0;  // ns
+  double peak_bw = 0, peak_lat = 0;    // best figures from any initiator (the memory's own speed)
   int distance = 0;              // SLIT distance from the nearest initiator node
-  std::string source;            // where the figures come from: "hmat", "hwloc", "distance"
-  std::string kind;              // "dram", "hbm", "cxl", "pmem" where known
+  std::string source;            // where bandwidth/latency come from: "sysfs-hmat", "hwloc", "distance"
+  std::string kind;              // "dram", "hbm", "cxl", "pmem" (classify() fills it in)
+  std::string kind_source;       // why: "hwloc subtype NVM", "dax kmem", "cpus", "hmat", "distance"
   double bandwidth() const { return read_bw > 0 && write_bw > 0 ? (read_bw + write_bw) / 2 : read_bw; }
   double latency() const { return read_lat > 0 && write_lat > 0 ? (read_lat + write_lat) / 2 : read_lat; }
 };
@@ -40,20 +42,35 @@ struct Machine {
   }
 };
 
-/** Reads /sys/devices/system/node (HMAT access classes, meminfo, distance). May allocate. */
+/** Reads /sys/devices/system/node (HMAT access classes, meminfo, distance) and dax kmem
+ *  devices, then classify(). May allocate. */
 Machine load_sysfs(const std::string& root = "/sys/devices/system/node");
 
-enum class Selector { kNone, kLowestLatency, kHighestBandwidth, kHighestCapacity };
+/**
+ * Gives every node a kind.  Evidence, strongest first: a kind already known (hwloc subtype,
+ * dax kmem device) -> as is; CPUs -> dram; a memory-only node with HMAT figures -> hbm when
+ * its bandwidth is at least 1.5x the best CPU-local node's, cxl when its latency is at least
+ * 1.5x (or its bandwidth at most half), else dram; without figures, a memory-only node
+ * farther than the local ones -> cxl.
+ */
+void classify(Machine* m);
+
+enum class Selector { kNone, kLowestLatency, kHighestBandwidth, kHighestCapacity, kHbw };
 Selector parse_selector(const std::string& s);
 const char* selector_name(Selector s);
-inline constexpr const char* kSelectorNames = "highest_bandwidth, lowest_latency, highest_capacity";
+inline constexpr const char* kSelectorNames = "highest_bandwidth, lowest_latency, highest_capacity, hbw";
+inline constexpr const char* kKindNames = "dram, hbm, cxl, pmem";
+bool valid_kind(const std::string& k);
 
 struct Selection {
   std::vector<int> nodes;        // the best node(s); several when they tie on every property
   std::string why;               // one line a person can read
 };
 
-/** Picks the node(s) a selector means on this machine. Never throws; empty when nothing fits. */
-Selection select_nodes(const Machine& m, Selector s);
+/** Picks the node(s) a selector means on this machine. Never throws; empty when nothing fits.
+ *  hbw_threshold (MB/s, read bandwidth) is for Selector::kHbw; 0 = 1.5x the best CPU-local node. */
+Selection select_nodes(const Machine& m, Selector s, double hbw_threshold = 0);
+/** Every node of a kind (dram, hbm, cxl, pmem). */
+Selection select_kind(const Machine& m, const std::string& kind);
 
 }  // namespace tiermalloc::topo

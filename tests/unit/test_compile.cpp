@@ -119,7 +119,7 @@ TEST(Compile, ErrorsLeaveThePlainPolicy) {
   EXPECT_FALSE(r->ok);
   std::string all;
   for (const auto& p : r->problems) all += p.str() + "\n";
-  EXPECT_NE(all.find("p.yaml:2:15: unknown selector 'fastest' (expected one of highest_bandwidth, lowest_latency, highest_capacity)"), std::string::npos) << all;
+  EXPECT_NE(all.find("p.yaml:2:15: unknown selector 'fastest' (expected one of highest_bandwidth, lowest_latency, highest_capacity, hbw)"), std::string::npos) << all;
   EXPECT_NE(all.find("p.yaml:3:3: tier name 'plain' is reserved"), std::string::npos) << all;
   EXPECT_NE(all.find("p.yaml:4:10: unknown default tier 'nowhere'"), std::string::npos) << all;
   EXPECT_NE(all.find("p.yaml:5:11: unknown tier 'zzz' in fallback"), std::string::npos) << all;
@@ -177,4 +177,38 @@ TEST(Compile, TwoTierPolicyIsOneCompare) {
   EXPECT_EQ(m.tier_of(100), 1u);
   EXPECT_EQ(m.tier_of(1 << 20), 2u);
   EXPECT_EQ(r->c.plan.api[api_index(kApiMmap)].nbounds, 0);
+}
+
+TEST(Compile, KindAndHbwTiers) {
+  auto r = compile("tiers:\n  c: {kind: cxl}\n  h: {select: hbw}\n  p: {kind: pmem}\nfallback: [c]\n");
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  // two_nodes(): node 1 is memory-only and slow.  compile() takes the machine as given, so
+  // kinds come from classify().
+  EXPECT_FALSE(r->c.tiers[1].available);  // kinds are unset on this hand-made machine
+  auto m = two_nodes();
+  topo::classify(&m);
+  r = compile("tiers:\n  c: {kind: cxl}\n  h: {select: hbw, threshold: 20000}\n  p: {kind: pmem}\nfallback: [c]\n", m);
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  EXPECT_TRUE(r->c.tiers[1].available);
+  EXPECT_TRUE(r->c.tiers[1].nodes.test(1));
+  EXPECT_TRUE(r->c.tiers[2].nodes.test(0));  // only node 0 reads at >= 20000 MB/s
+  EXPECT_FALSE(r->c.tiers[2].nodes.test(1));
+  EXPECT_FALSE(r->c.tiers[3].available);
+  bool noted = false;
+  for (const auto& n : r->notes) noted = noted || n.find("tier 'p' cannot be built here: kind pmem") != std::string::npos;
+  EXPECT_TRUE(noted);
+  auto bad = compile("tiers:\n  x: {kind: sram}\n");
+  EXPECT_FALSE(bad->ok);
+  EXPECT_NE(bad->problems[0].str().find("p.yaml:2:13: unknown kind 'sram' (expected one of dram, hbm, cxl, pmem)"), std::string::npos)
+      << bad->problems[0].str();
+}
+
+TEST(Compile, BindTierWithoutLimitGetsTheNodesFreeMemoryAsBudget) {
+  auto m = two_nodes();
+  m.nodes[1].free = 10ull << 30;
+  auto r = compile("tiers:\n  b: {nodes: [1], mode: bind}\n  l: {nodes: [1], mode: bind, limit: 1GiB}\n  p: {nodes: [1]}\n", m);
+  ASSERT_TRUE(r->ok);
+  EXPECT_EQ(r->c.tiers[1].bind_budget, 10ull << 30);
+  EXPECT_EQ(r->c.tiers[2].bind_budget, 0u);  // an explicit limit wins
+  EXPECT_EQ(r->c.tiers[3].bind_budget, 0u);  // preferred may spill: no budget
 }

@@ -102,7 +102,7 @@ TEST(Parse, BadValues) {
 
 TEST(Parse, TierNeedsExactlyOneSource) {
   auto ps = parse_errors("tiers:\n  a: { mode: bind }\n  b: { nodes: [0], select: lowest_latency }\n");
-  EXPECT_TRUE(has_error(ps, 2, 3, "tier 'a' needs exactly one of 'nodes', 'select' or 'transient'"));
+  EXPECT_TRUE(has_error(ps, 2, 3, "tier 'a' needs exactly one of 'nodes', 'select', 'kind' or 'transient'"));
   EXPECT_TRUE(has_error(ps, 3, 3, "tier 'b' needs exactly one of"));
 }
 
@@ -146,4 +146,22 @@ TEST(Parse, MissingFile) {
 TEST(Parse, DuplicateTierAndKey) {
   auto ps = parse_errors("tiers:\n  a: { nodes: [0] }\n  a: { nodes: [1] }\n");
   EXPECT_FALSE(ps.empty());
+}
+
+TEST(Parse, KindThresholdInitiator) {
+  PolicySpec s;
+  auto ps = parse_errors("tiers:\n  h: {kind: hbm}\n  w: {select: hbw, threshold: 100000, initiator: process}\n", &s);
+  ASSERT_TRUE(ps.empty()) << ps[0].str();
+  EXPECT_EQ(s.tiers[0].kind, "hbm");
+  EXPECT_EQ(s.tiers[1].threshold, 100000);
+  ps = parse_errors(
+      "tiers:\n"
+      "  a: {select: lowest_latency, threshold: 5}\n"
+      "  b: {select: hbw, threshold: fast}\n"
+      "  c: {select: hbw, initiator: thread}\n"
+      "  d: {kind: hbm, nodes: [1]}\n");
+  EXPECT_TRUE(has_error(ps, 2, 42, "'threshold' applies to 'select: hbw' only"));
+  EXPECT_TRUE(has_error(ps, 3, 31, "expected a read bandwidth in MB/s"));
+  EXPECT_TRUE(has_error(ps, 4, 31, "'initiator: thread' is not supported"));
+  EXPECT_TRUE(has_error(ps, 5, 3, "tier 'd' needs exactly one of"));
 }
