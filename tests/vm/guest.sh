@@ -3,6 +3,8 @@
 # tests/vm/guest.sh -- the part of a vm test that runs inside the hmat-vm guest.
 #   guest.sh placement LIB POLICY PLACEMENT_BIN --large-node N --small-node N --large-tier T --small-tier T
 #   guest.sh python    LIB POLICY SCRIPT LARGE_TIER LARGE_NODE SMALL_TIER SMALL_NODE
+#   guest.sh topology  LIB - CLI default|kmem      (tiermalloc topology --json vs the firmware's HMAT)
+#   guest.sh fill      LIB POLICY FILL_BIN          (a bind tier fills: fallback, no crash)
 # Exit 0 = as expected, 1 = a mismatch or failure, 77 = cannot check here.  Never 125
 # (that is the rig's own failure status).
 set -u
@@ -46,6 +48,30 @@ case "$mode" in
     [ -n "$PY" ] || { echo "guest: no python3"; exit 77; }
     echo "guest: $PY $script under $policy"
     run "$PY" -I "$script" "$large_tier" "$large_node" "$small_tier" "$small_node"; rc=$?
+    ;;
+  topology)
+    cli=$1 shape=$2
+    [ -n "$PY" ] || { echo "guest: no python3"; exit 77; }
+    "$cli" topology
+    "$cli" topology --json >/tmp/topology.json || exit 1
+    "$PY" "$HERE/check_topology.py" /tmp/topology.json "$shape"
+    exit $?
+    ;;
+  fill)
+    bin=$1
+    echo "guest: $bin under $policy"
+    run "$bin"; rc=$?
+    echo "guest: program exit status $rc"
+    [ "$rc" = 0 ] || exit 1
+    "$PY" - "$stats" <<'PYEOF' || exit 1
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tiers"]}
+print("guest: hbm fallbacks_out", t["hbm"]["fallbacks_out"], "resident", t["hbm"]["resident_by_node"],
+      "near resident", t["near"]["resident_by_node"])
+assert t["hbm"]["fallbacks_out"] > 0, "the bind tier never fell back"
+assert set(t["hbm"]["resident_by_node"]) <= {"2"}, "hbm pages outside node 2"
+PYEOF
+    exit 0
     ;;
   *) echo "guest.sh: unknown mode $mode"; exit 1 ;;
 esac

@@ -25,7 +25,9 @@ if ! timeout 200 "$hmatvm" --pmem 0 --setup >"$setup_log" 2>&1; then
 fi
 
 start=$(date +%s.%N)
-"$hmatvm" --pmem 0 --timeout 240 -- bash "$HERE/guest.sh" "$1" "$(readlink -f "$lib")" "$(readlink -f "$2")" "${@:3}"
+# TM_VM_ARGS: the guest's shape (default: no NVDIMM; e.g. "--pmem-mode kmem" for pmem as node 3).
+read -r -a vmargs <<<"${TM_VM_ARGS:---pmem 0}"
+"$hmatvm" "${vmargs[@]}" --timeout 240 -- bash "$HERE/guest.sh" "$1" "$(readlink -f "$lib")" "$(readlink -f "$2")" "${@:3}"
 rc=$?
 echo "hmat-vm: status $rc after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 case $rc in
