@@ -39,14 +39,17 @@ namespace tiermalloc::rt {
 uintptr_t g_base = 0;
 uintptr_t g_total = 0;
 unsigned g_shift = 40;
+uint8_t g_slot_tier[kMaxTiers] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+static_assert(kMaxTiers == 16, "g_slot_tier's initialiser lists every slot");
 
 namespace {
 
 constexpr size_t kSegment = size_t{32} << 20;  // mimalloc's arena block and segment alignment
 
 std::atomic<int> g_reserve_state{0};   // 0 none, 1 in progress, 2 done, 3 failed
-mi_arena_id_t g_arena[kMaxTiers];
-std::atomic<uint32_t> g_arena_ok{0};   // bit i: tier i has an arena
+mi_arena_id_t g_arena[kMaxTiers];     // by slot
+std::atomic<uint32_t> g_arena_ok{0};   // bit i: slot i has an arena
+int8_t g_view_slot[kMaxTiers][kMaxViews];  // `initiator: thread` views: tier, view -> slot
 
 constinit CompiledPolicy g_compiled{};
 std::atomic<const CompiledPolicy*> g_policy{nullptr};
@@ -123,13 +126,13 @@ void atfork_child() {
   g_registry_lock.store(false, std::memory_order_relaxed);
 }
 
-bool make_arena(int tier, void* start, size_t size) {
+bool make_arena(int slot, void* start, size_t size) {
   mi_arena_id_t id;
   if (!mi_manage_os_memory_ex(start, size, /*is_committed=*/true, /*is_large=*/false, /*is_zero=*/true,
                               /*numa_node=*/-1, /*exclusive=*/true, &id))
     return false;
-  g_arena[tier] = id;
-  g_arena_ok.fetch_or(1u << tier, std::memory_order_release);
+  g_arena[slot] = id;
+  g_arena_ok.fetch_or(1u << slot, std::memory_order_release);
   return true;
 }
 
@@ -167,10 +170,54 @@ const char* tm_getenv(const char* name) {
   return getenv(name);
 }
 
+// Binds one slot to a node set and makes it an arena; false (and a message) if it cannot.
+bool build_slot(int slot, const CompiledTier& t, const NodeMask& nodes) {
+  void* start = reinterpret_cast<void*>(g_base + (uintptr_t{static_cast<unsigned>(slot)} << g_shift));
+  size_t size = size_t{1} << g_shift;
+  uint64_t budget = t.limit ? t.limit : t.bind_budget;
+  if (budget) {
+    // A limit rounds up to whole segments; a bind budget (free memory) rounds down, so the
+    // arena empties before the kernel has to refuse a page.
+    size_t want = t.limit ? (budget + kSegment - 1) & ~(kSegment - 1) : budget & ~(kSegment - 1);
+    if (want < kSegment) want = kSegment;
+    if (want < size) size = want;
+  }
+  int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, nodes);
+  if (err == 0 && make_arena(slot, start, size)) return true;
+  diag::Line l;
+  l.s("tier '").s(t.name).s("': cannot bind memory to nodes ").s(policy::describe_nodes(nodes).c_str())
+      .s(" (errno ").i(err).s(")");
+  diag::emit(diag::kWarn, l);
+  return false;
+}
+
 void build_tier_arenas(CompiledPolicy& pol) {
+  int next_slot = pol.ntiers;  // slots past the tiers' own hold per-thread views
   for (int i = 1; i < pol.ntiers; ++i) {
     CompiledTier& t = pol.tiers[i];
+    for (int v = 0; v < kMaxViews; ++v) g_view_slot[i][v] = -1;
     if (!t.available) continue;
+    if (t.nviews > 0) {
+      if (!build_slot(i, t, t.view_nodes[0])) {
+        t.available = false;
+        continue;
+      }
+      g_view_slot[i][0] = static_cast<int8_t>(i);
+      for (int v = 1; v < t.nviews; ++v) {
+        if (next_slot >= kMaxTiers) {
+          diag::Line l;
+          l.s("tier '").s(t.name).s("': no arena slot left for the view from node ").i(t.view_initiator[v])
+              .s("; those threads share the first view");
+          diag::emit(diag::kWarn, l);
+          continue;
+        }
+        if (build_slot(next_slot, t, t.view_nodes[v])) {
+          g_slot_tier[next_slot] = static_cast<uint8_t>(i);
+          g_view_slot[i][v] = static_cast<int8_t>(next_slot++);
+        }
+      }
+      continue;
+    }
     void* start = reinterpret_cast<void*>(g_base + (uintptr_t{static_cast<unsigned>(i)} << g_shift));
     size_t size = size_t{1} << g_shift;
     uint64_t budget = t.limit ? t.limit : t.bind_budget;
@@ -235,6 +282,7 @@ void load_and_publish() {
     else s.hbw_threshold = v;
   }
   s.program = program_path();
+  if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
   std::vector<std::string> errors, notes;
   policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes);
   for (const auto& e : errors) diag::emit(diag::kError, e.c_str());
@@ -283,8 +331,19 @@ bool ensure_reserved() {
 }
 
 bool arena_of(int tier, mi_arena_id_t* id) {
-  if (!(g_arena_ok.load(std::memory_order_acquire) & (1u << tier))) return false;
-  *id = g_arena[tier];
+  int slot = tier;
+  const CompiledPolicy* pol = policy();
+  if (pol && tier > 0 && tier < pol->ntiers && pol->tiers[tier].nviews > 0) {
+    // `initiator: thread`: the view of the node this thread runs on now (its first
+    // allocation from the tier; the heap, and so the choice, stays with the thread).
+    int cpu = sched_getcpu();
+    int node = cpu >= 0 && cpu < kMaxCpus ? pol->cpu_node[cpu] : -1;
+    const CompiledTier& t = pol->tiers[tier];
+    for (int v = 0; v < t.nviews; ++v)
+      if (t.view_initiator[v] == node && g_view_slot[tier][v] >= 0) slot = g_view_slot[tier][v];
+  }
+  if (!(g_arena_ok.load(std::memory_order_acquire) & (1u << slot))) return false;
+  *id = g_arena[slot];
   return true;
 }
 

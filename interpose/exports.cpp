@@ -194,7 +194,7 @@ TM_EXPORT void* mremap(void* old, size_t old_len, size_t new_len, int flags, ...
 // ---- introspection, for tests and tools -------------------------------------------------
 /** The tier index holding p (heap block or placed mapping), or -1 if not ours. */
 TM_EXPORT int tiermalloc_tier_of(const void* p) {
-  if (owned(p)) return static_cast<int>((reinterpret_cast<uintptr_t>(p) - g_base) >> g_shift);
+  if (owned(p)) return g_slot_tier[(reinterpret_cast<uintptr_t>(p) - g_base) >> g_shift];
   return tier_of_slow(p);
 }
 /** The name of tier i in the policy in force, or NULL. */

@@ -57,6 +57,8 @@ extern constinit thread_local ThreadState t_state __attribute__((tls_model("init
 extern uintptr_t g_base;
 extern uintptr_t g_total;
 extern unsigned g_shift;
+/** Slot -> tier: the identity, except slots holding an `initiator: thread` tier's views. */
+extern uint8_t g_slot_tier[kMaxTiers];
 
 enum Op : uint8_t { kOpMalloc, kOpCalloc, kOpAligned, kOpRealloc };
 
@@ -150,7 +152,7 @@ TM_FAST_PATH size_t usable(const void* p) {
 
 /** Reserves the tier slots and creates the plain arena, once.  False: nothing can be served. */
 bool ensure_reserved();
-/** The arena of a tier, if it was built. */
+/** The arena a thread allocating from a tier uses (its view, for `initiator: thread`). */
 bool arena_of(int tier, mi_arena_id_t* id);
 /** The published policy, or nullptr before the constructor has run. */
 const CompiledPolicy* policy();

@@ -81,7 +81,7 @@ void read_numa_maps() {
   auto handle = [](const char* l) {
     uintptr_t addr = strtoull(l, nullptr, 16);
     if (addr - g_base >= g_total) return;
-    unsigned tier = static_cast<unsigned>((addr - g_base) >> g_shift);
+    unsigned tier = g_slot_tier[(addr - g_base) >> g_shift];
     uint64_t pagesize = 4096;
     if (const char* k = strstr(l, "kernelpagesize_kB=")) pagesize = strtoull(k + 18, nullptr, 10) * 1024;
     for (const char* p = l; (p = strstr(p, " N")) != nullptr; ++p) {
@@ -136,6 +136,13 @@ void write_stats_at_exit() {
   }
   uint64_t allocs[kMaxTiers] = {}, bytes[kMaxTiers] = {}, frees[kMaxTiers] = {};
   sum_threads(allocs, bytes, frees);
+  // Frees are counted by slot on the hot path; fold view slots into their tiers.
+  for (int slot = 0; slot < kMaxTiers; ++slot)
+    if (g_slot_tier[slot] != slot) {
+      frees[g_slot_tier[slot]] += frees[slot] + g_totals.frees[slot].load();
+      frees[slot] = 0;
+      g_totals.frees[slot].store(0);
+    }
   read_numa_maps();
   const CompiledPolicy* pol = policy();
   char exe[4096];

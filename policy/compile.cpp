@@ -40,6 +40,7 @@ void plain_policy(CompiledPolicy* out) {
   out->plan.default_tier = 0;
   out->plan.build_api_plans();
   out->on_exhausted = OnExhausted::kFallback;
+  for (auto& c : out->cpu_node) c = -1;
 }
 
 bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, CompiledPolicy* out,
@@ -50,6 +51,9 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
   plain_policy(&c);
   copy_name(c.source, sizeof c.source, spec.file);
   c.on_exhausted = spec.on_exhausted;
+  for (const auto& n : machine.nodes)
+    for (int cpu : n.cpu_ids)
+      if (cpu >= 0 && cpu < kMaxCpus) c.cpu_node[cpu] = static_cast<int16_t>(n.id);
 
   if (static_cast<int>(spec.tiers.size()) > kMaxTiers - 1)
     problem(spec.tiers[kMaxTiers - 1].loc, "too many tiers (at most " + std::to_string(kMaxTiers - 1) + ")");
@@ -101,6 +105,29 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
       for (int n : pick.nodes) ct.nodes.set(n);
       ct.available = !pick.nodes.empty();
       why = std::string(topo::selector_name(sel)) + ": node(s) " + describe_nodes(ct.nodes) + ", " + pick.why;
+    }
+    if (t.per_thread && !t.has_nodes && ct.available && machine.initiators.size() > 1) {
+      // One selection per initiator node; identical ones collapse into the process-wide one.
+      bool differ = false;
+      std::string views;
+      for (int ini : machine.initiators) {
+        if (ct.nviews == kMaxViews) break;
+        topo::Machine v = machine.view_from(ini);
+        topo::Selection pick = !t.kind.empty() ? topo::select_kind(v, t.kind)
+                                               : topo::select_nodes(v, topo::parse_selector(t.select),
+                                                                    t.threshold > 0 ? t.threshold : spec.hbw_threshold);
+        if (pick.nodes.empty()) continue;
+        NodeMask nm{};
+        for (int n : pick.nodes) nm.set(n);
+        ct.view_initiator[ct.nviews] = static_cast<int16_t>(ini);
+        ct.view_nodes[ct.nviews++] = nm;
+        differ = differ || std::memcmp(&nm, &ct.view_nodes[0], sizeof nm) != 0;
+        views += (views.empty() ? "" : ", ") + std::string("from node ") + std::to_string(ini) + ": " + describe_nodes(nm);
+      }
+      if (!differ) ct.nviews = 0;
+      else why = "per thread, " + views;
+    } else if (t.per_thread && !t.has_nodes && ct.available) {
+      notes->push_back("tier '" + t.name + "': initiator: thread, but the process runs on one node's CPUs here: one choice for all threads");
     }
     if (ct.available && ct.mode == TierMode::kBind && !ct.limit) {
       for (const auto& n : machine.nodes)

@@ -16,6 +16,8 @@ inline constexpr int kMaxRules = 64;
 inline constexpr int kMaxFallback = 8;
 inline constexpr int kNodeWords = 16;      // 1024 NUMA nodes, the kernel's MAX_NUMNODES
 inline constexpr int kNameLen = 48;
+inline constexpr int kMaxViews = 8;        // `initiator: thread`: node sets per initiator node
+inline constexpr int kMaxCpus = 1024;
 
 /** Allocation interfaces, as a bit set; rules match on them (`api:` in the policy). */
 enum Api : uint32_t {
@@ -51,6 +53,11 @@ struct CompiledTier {
   uint8_t nfallback;
   uint8_t fallback[kMaxFallback];  // tier indices tried in order when this tier is exhausted
   char why[160];            // how the nodes were chosen, or why the tier is unavailable
+  // `initiator: thread`: the selection seen from each initiator node; a thread takes the
+  // view of the node it runs on when it first allocates from the tier.  0 = one for all.
+  uint8_t nviews;
+  int16_t view_initiator[kMaxViews];
+  NodeMask view_nodes[kMaxViews];
 };
 
 /** One size/api condition of a rule, in rule order; first match wins. */
@@ -147,6 +154,7 @@ struct CompiledPolicy {
   OnExhausted on_exhausted;
   bool has_mmap_rules;      // any rule whose api includes mmap
   SitePlan plan;            // the plan of every site (no call-site conditions yet)
+  int16_t cpu_node[kMaxCpus];  // CPU -> node, for per-thread tiers (-1 unknown)
   char source[256];         // the policy file, for messages and statistics
 };
 

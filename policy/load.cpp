@@ -29,7 +29,7 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
       }
     }
     spec.hbw_threshold = s.hbw_threshold;
-    topo::Machine machine = topo::load_sysfs();
+    topo::Machine machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);
     if (!compile_policy(spec, machine, out, &problems, notes)) {
       for (const auto& p : problems) errors->push_back(p.str());
       return LoadResult::kError;

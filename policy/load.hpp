@@ -15,6 +15,7 @@ struct Settings {
   std::string program;       // the executable's path, for `programs:`
   bool disable = false;      // TIERMALLOC_DISABLE=1
   double hbw_threshold = 0;  // TIERMALLOC_HBW_THRESHOLD, MB/s
+  std::string sysfs_root;    // TIERMALLOC_SYSFS_ROOT: a test's stand-in for /sys/devices/system/node
 };
 
 enum class LoadResult {

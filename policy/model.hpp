@@ -41,6 +41,7 @@ struct TierSpec {
   std::string kind;                // `kind: hbm`
   Loc kind_loc;
   double threshold = 0;            // `threshold:` MB/s, for select: hbw
+  bool per_thread = false;         // `initiator: thread`
   TierMode mode = TierMode::kDefault;
   uint64_t limit = 0;              // 0 = none
   bool transient = false;          // `transient: {...}` (not built yet by this version)

@@ -178,7 +178,7 @@ class Parser {
       }
       if (auto x = d["initiator"]) {
         std::string v = scalar(x, "initiator");
-        if (v == "thread") error(x, "'initiator: thread' is not supported by this version of tiermalloc yet (expected process)");
+        if (v == "thread") t.per_thread = true;
         else if (v != "process") error(x, "unknown initiator '" + v + "' (expected process or thread)");
       }
       if (auto x = d["mode"]) {

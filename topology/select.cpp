@@ -14,6 +14,30 @@
 
 namespace tiermalloc::topo {
 
+Machine Machine::view_from(int initiator) const {
+  Machine v;
+  v.provider = provider;
+  v.initiators = {initiator};
+  auto covers = [&](const Node& n) {
+    return n.hmat_initiators.empty() ||
+           std::find(n.hmat_initiators.begin(), n.hmat_initiators.end(), initiator) != n.hmat_initiators.end();
+  };
+  bool any = false;
+  for (const auto& n : nodes) any = any || (n.bandwidth() > 0 && covers(n));
+  for (const auto& n : nodes) {
+    Node c = n;
+    if (initiator >= 0 && initiator < static_cast<int>(n.dist_row.size())) c.distance = n.dist_row[initiator];
+    if (any) {
+      if (n.bandwidth() > 0 && !covers(n)) continue;
+    } else {
+      c.read_bw = c.write_bw = c.read_lat = c.write_lat = 0;
+      c.source = "distance";
+    }
+    v.nodes.push_back(c);
+  }
+  return v;
+}
+
 bool valid_kind(const std::string& k) { return k == "dram" || k == "hbm" || k == "cxl" || k == "pmem"; }
 
 namespace {

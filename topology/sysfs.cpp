@@ -3,6 +3,7 @@
 // distance and the HMAT access-class figures the kernel exports (nodeN/access{0,1}/initiators).
 // This is what hwloc itself reads on Linux; reading it directly keeps hwloc out of every
 // process that preloads the library.
+#include <dirent.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -84,7 +85,8 @@ Machine load_sysfs(const std::string& root) {
     n.id = id;
     std::string dir = root + "/node" + std::to_string(id);
     read_line(dir + "/cpulist", &n.cpus);
-    n.has_cpus = !parse_list(n.cpus).empty();
+    n.cpu_ids = parse_list(n.cpus);
+    n.has_cpus = !n.cpu_ids.empty();
     n.capacity = meminfo_kb(dir + "/meminfo", "MemTotal:") * 1024;
     n.free = meminfo_kb(dir + "/meminfo", "MemFree:") * 1024;
     std::string dist;
@@ -96,6 +98,7 @@ Machine load_sysfs(const std::string& root) {
     for (int ini : m.initiators)
       if (ini < static_cast<int>(d.size()) && (best == 0 || d[ini] < best)) best = d[ini];
     n.distance = best;
+    n.dist_row = d;
     // HMAT: access1 is the nearest CPU initiator, access0 the nearest initiator of any kind.
     for (const char* acc : {"/access1/initiators/", "/access0/initiators/"}) {
       std::string a = dir + acc;
@@ -107,6 +110,11 @@ Machine load_sysfs(const std::string& root) {
       n.read_bw = rb;
       n.write_bw = read_number(a + "write_bandwidth");
       n.source = "sysfs-hmat";
+      if (DIR* dh = opendir(a.c_str())) {
+        while (dirent* e = readdir(dh))
+          if (std::strncmp(e->d_name, "node", 4) == 0) n.hmat_initiators.push_back(std::atoi(e->d_name + 4));
+        closedir(dh);
+      }
       break;
     }
     if (n.source.empty()) n.source = "distance";

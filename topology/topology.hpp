@@ -28,6 +28,9 @@ struct Node {
   std::string source;            // where bandwidth/latency come from: "sysfs-hmat", "hwloc", "distance"
   std::string kind;              // "dram", "hbm", "cxl", "pmem" (classify() fills it in)
   std::string kind_source;       // why: "hwloc subtype NVM", "dax kmem", "cpus", "hmat", "distance"
+  std::vector<int> cpu_ids;      // the CPUs it holds
+  std::vector<int> hmat_initiators;  // nodes the HMAT figures are relative to (empty: any)
+  std::vector<int> dist_row;     // SLIT distance to every node, by node id
   double bandwidth() const { return read_bw > 0 && write_bw > 0 ? (read_bw + write_bw) / 2 : read_bw; }
   double latency() const { return read_lat > 0 && write_lat > 0 ? (read_lat + write_lat) / 2 : read_lat; }
 };
@@ -40,6 +43,18 @@ struct Machine {
     for (const auto& n : nodes) if (n.id == id) return &n;
     return nullptr;
   }
+  /** The node holding a CPU, or -1. */
+  int node_of_cpu(int cpu) const {
+    for (const auto& n : nodes)
+      for (int c : n.cpu_ids) if (c == cpu) return n.id;
+    return -1;
+  }
+  /**
+   * The machine as one initiator node sees it: distances from it; where HMAT has figures
+   * relative to this initiator, only the nodes those figures cover (the others are not local
+   * to it); where it has none, figures are dropped and distance decides.
+   */
+  Machine view_from(int initiator) const;
 };
 
 /** Reads /sys/devices/system/node (HMAT access classes, meminfo, distance) and dax kmem

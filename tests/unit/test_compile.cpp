@@ -212,3 +212,37 @@ TEST(Compile, BindTierWithoutLimitGetsTheNodesFreeMemoryAsBudget) {
   EXPECT_EQ(r->c.tiers[2].bind_budget, 0u);  // an explicit limit wins
   EXPECT_EQ(r->c.tiers[3].bind_budget, 0u);  // preferred may spill: no budget
 }
+
+// `initiator: thread` on a machine with two initiators, read from a sysfs stand-in
+// (tests/topology/fake_sysfs.py): each initiator node gets its own pick.
+TEST(Compile, PerThreadViewsFromSysfs) {
+  char dir[] = "/tmp/tm-fake-sysfs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string cmd = std::string("python3 ") + TM_SOURCE_DIR + "/tests/topology/fake_sysfs.py " + dir;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  topo::Machine m = topo::load_sysfs(dir);
+  std::system((std::string("rm -rf ") + dir).c_str());
+  ASSERT_EQ(m.nodes.size(), 3u);
+  EXPECT_EQ(m.find(2)->hmat_initiators, std::vector<int>{0});
+  EXPECT_EQ(m.node_of_cpu(1), 1);
+  EXPECT_EQ(m.find(2)->kind, "hbm");
+  EXPECT_EQ(m.find(1)->kind, "dram");  // it holds a CPU
+  topo::Machine from1 = m.view_from(1);
+  ASSERT_EQ(from1.nodes.size(), 1u);  // only node 1's figures are relative to node 1
+  EXPECT_EQ(from1.nodes[0].id, 1);
+  EXPECT_EQ(topo::select_nodes(m.view_from(0), topo::Selector::kHighestBandwidth).nodes, std::vector<int>{2});
+
+  auto r = compile("tiers:\n  fast: {select: highest_bandwidth, initiator: thread}\n  all: {select: highest_bandwidth}\n", m);
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  const CompiledTier& t = r->c.tiers[1];
+  ASSERT_EQ(t.nviews, 2);
+  EXPECT_EQ(t.view_initiator[0], 0);
+  EXPECT_TRUE(t.view_nodes[0].test(2));
+  EXPECT_EQ(t.view_initiator[1], 1);
+  EXPECT_TRUE(t.view_nodes[1].test(1));
+  EXPECT_FALSE(t.view_nodes[1].test(2));
+  EXPECT_NE(std::string(t.why).find("per thread, from node 0: 2, from node 1: 1"), std::string::npos) << t.why;
+  EXPECT_EQ(r->c.tiers[2].nviews, 0);
+  EXPECT_EQ(r->c.cpu_node[0], 0);
+  EXPECT_EQ(r->c.cpu_node[1], 1);
+}

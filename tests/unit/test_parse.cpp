@@ -158,10 +158,10 @@ TEST(Parse, KindThresholdInitiator) {
       "tiers:\n"
       "  a: {select: lowest_latency, threshold: 5}\n"
       "  b: {select: hbw, threshold: fast}\n"
-      "  c: {select: hbw, initiator: thread}\n"
+      "  c: {select: hbw, initiator: socket}\n"
       "  d: {kind: hbm, nodes: [1]}\n");
   EXPECT_TRUE(has_error(ps, 2, 42, "'threshold' applies to 'select: hbw' only"));
   EXPECT_TRUE(has_error(ps, 3, 31, "expected a read bandwidth in MB/s"));
-  EXPECT_TRUE(has_error(ps, 4, 31, "'initiator: thread' is not supported"));
+  EXPECT_TRUE(has_error(ps, 4, 31, "unknown initiator 'socket' (expected process or thread)"));
   EXPECT_TRUE(has_error(ps, 5, 3, "tier 'd' needs exactly one of"));
 }

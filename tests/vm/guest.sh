@@ -5,6 +5,9 @@
 #   guest.sh python    LIB POLICY SCRIPT LARGE_TIER LARGE_NODE SMALL_TIER SMALL_NODE
 #   guest.sh topology  LIB - CLI default|kmem      (tiermalloc topology --json vs the firmware's HMAT)
 #   guest.sh fill      LIB POLICY FILL_BIN          (a bind tier fills: fallback, no crash)
+#   guest.sh perthread LIB POLICY BIN               (initiator: thread, on a made-up CPU layout)
+#   guest.sh modes     LIB POLICY MODES_BIN CHECK [TIER=NODE[,NODE]...]
+#                      (tier modes: MODES_BIN CHECK, not killed, then check_stats.py on the tiers)
 # Exit 0 = as expected, 1 = a mismatch or failure, 77 = cannot check here.  Never 125
 # (that is the rig's own failure status).
 set -u
@@ -57,6 +60,15 @@ case "$mode" in
     "$PY" "$HERE/check_topology.py" /tmp/topology.json "$shape"
     exit $?
     ;;
+  perthread)
+    bin=$1
+    [ -n "$PY" ] || { echo "guest: no python3"; exit 77; }
+    "$PY" "$HERE/../topology/fake_sysfs.py" /tmp/fakesys || exit 1
+    echo "guest: $bin under $policy, with TIERMALLOC_SYSFS_ROOT=/tmp/fakesys (CPU 1 on node 1)"
+    env LD_PRELOAD="$lib" TIERMALLOC_POLICY="$policy" TIERMALLOC_STRICT=1 TIERMALLOC_SYSFS_ROOT=/tmp/fakesys \
+      TIERMALLOC_LOG=info "$bin"
+    exit $?
+    ;;
   fill)
     bin=$1
     echo "guest: $bin under $policy"
@@ -71,6 +83,22 @@ print("guest: hbm fallbacks_out", t["hbm"]["fallbacks_out"], "resident", t["hbm"
 assert t["hbm"]["fallbacks_out"] > 0, "the bind tier never fell back"
 assert set(t["hbm"]["resident_by_node"]) <= {"2"}, "hbm pages outside node 2"
 PYEOF
+    exit 0
+    ;;
+  modes)
+    bin=$1 check=$2
+    shift 2
+    echo "guest: $bin $check under $policy"
+    run "$bin" "$check"; rc=$?
+    echo "guest: program exit status $rc"
+    if dmesg 2>/dev/null | grep -Ei 'out of memory|oom-kill|killed process'; then
+      echo "guest: the kernel killed something (above)"; exit 1
+    fi
+    [ "$rc" = 0 ] || exit 1
+    [ $# -gt 0 ] || exit 0
+    [ -s "$stats" ] || { echo "guest: no statistics written to $stats"; exit 1; }
+    [ -n "$PY" ] || { echo "guest: no python3 to read the statistics: placement checked, stats not"; exit 0; }
+    "$PY" "$HERE/check_stats.py" "$stats" "$@" || exit 1
     exit 0
     ;;
   *) echo "guest.sh: unknown mode $mode"; exit 1 ;;
