@@ -237,21 +237,20 @@ void build_tier_arenas(CompiledPolicy& pol) {
       t.available = false;
     }
   }
-  // A plan entry naming a tier that just failed must not send allocations there: the slow
-  // path would then fall back on every call.  Redirect it the way compile did.
-  for (unsigned e = 0; e < pol.plan.nentries; ++e) {
-    PlanEntry& pe = pol.plan.entries[e];
-    if (pol.tiers[pe.tier].available) continue;
-    const CompiledRule& r = pol.rules[pe.rule];
-    const uint8_t* chain = r.nfallback ? r.fallback : pol.tiers[pe.tier].fallback;
-    int n = r.nfallback ? r.nfallback : pol.tiers[pe.tier].nfallback;
+  // A rule whose tier just failed must not send allocations there: the slow path would
+  // then fall back on every call.  Redirect it the way compile did.
+  for (int i = 0; i < pol.nrules; ++i) {
+    CompiledRule& r = pol.rules[i];
+    if (pol.tiers[r.entry.tier].available) continue;
+    const uint8_t* chain = r.nfallback ? r.fallback : pol.tiers[r.entry.tier].fallback;
+    int n = r.nfallback ? r.nfallback : pol.tiers[r.entry.tier].nfallback;
     uint8_t to = 0;
     for (int k = 0; k < n; ++k)
       if (pol.tiers[chain[k]].available) { to = chain[k]; break; }
-    pe.tier = to;
+    r.entry.tier = to;
   }
   if (!pol.tiers[pol.plan.default_tier].available) pol.plan.default_tier = 0;
-  pol.plan.build_api_plans();
+  build_plan(pol, pol.site_free_mask, &pol.plan);
 }
 
 std::string program_path() {
@@ -371,6 +370,16 @@ void thread_attach(ThreadState& ts) {
   // (whose key is created after ours) would free them under our feet.
   pthread_setspecific(g_exit_key, &ts);
   ts.in_boot--;
+}
+
+void clear_thread_caches() {
+  // Other threads read their caches without a lock: only the key is cleared (a racing
+  // reader sees either the old entry, whose plan stays valid, or a miss).
+  lock_registry();
+  for (ThreadState* t = g_threads; t; t = t->next)
+    for (auto& slot : t->cache) __atomic_store_n(&slot.ra, uintptr_t{0}, __ATOMIC_RELAXED);
+  unlock_registry();
+  for (auto& slot : t_state.cache) slot.ra = 0;
 }
 
 void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees) {

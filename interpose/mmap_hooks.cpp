@@ -122,14 +122,15 @@ void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, 
   bool anon_private = (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && !(flags & MAP_SHARED) &&
                       !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE));
   if (p == MAP_FAILED || !pol || !pol->has_mmap_rules || !anon_private) return p;
+  bool cacheable;
+  const SitePlan* plan = plan_for_site(t_state, ra, pol, &cacheable);
   int rule;
-  int tier = pol->plan.tier_for(len, kApiMmap, &rule);
+  int tier = plan->tier_for(len, kApiMmap, &rule);
   if (rule < 0 || tier == 0) return p;  // only rules whose api includes mmap place mappings
   const CompiledTier& t = pol->tiers[tier];
   int saved = errno;
   if (t.available && topo::bind_range(p, page_round(len), t.mode, t.nodes) == 0) remember(reinterpret_cast<uintptr_t>(p), len, tier);
   errno = saved;
-  (void)ra;
   return p;
 }
 

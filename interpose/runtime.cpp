@@ -77,9 +77,9 @@ constinit CompiledPolicy g_boot_policy{};  // before publication: every site, ti
 const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   const CompiledPolicy* pol = policy();
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
-  // Call-site conditions come with the policy language; every site shares the plan now.
-  const SitePlan* plan = &pol->plan;
-  ts.cache[site_hash(ra)] = SiteSlot{ra, plan};
+  bool cacheable;
+  const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable);
+  if (cacheable) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};
   return plan;
 }
 

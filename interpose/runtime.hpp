@@ -45,6 +45,7 @@ struct ThreadState {
                                    //     allocations take the bootstrap buffer
   uint8_t exits;                   // times the thread-exit destructor ran
   uint8_t registered;              // in the registry (first life only)
+  uint8_t in_resolve;              // >0: naming a call site (sites.cpp)
   ThreadState* next;               // registry of live threads (for statistics)
   ThreadState* prev;
 };
@@ -177,6 +178,14 @@ void mmap_table_lock();
 void mmap_table_unlock();
 void big_table_lock();
 void big_table_unlock();
+
+// ---- call sites (sites.cpp) ------------------------------------------------------------
+/** The plan of the site at ra (named and decided on first sight).  *cacheable is false for
+ *  an allocation made while naming another site. */
+const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable);
+/** After dlclose: forget every site decision, process-wide and in every thread's cache. */
+void forget_sites();
+void clear_thread_caches();
 
 // ---- mmap bookkeeping (mmap_hooks.cpp) -------------------------------------------------
 void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra);

@@ -185,8 +185,20 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     problem(spec.rules[kMaxRules].loc, "too many rules (at most " + std::to_string(kMaxRules) + ")");
   for (const auto& r : spec.rules) {
     if (c.nrules >= kMaxRules) break;
-    if (!r.module.empty() || !r.function.empty() || !r.stack.empty()) {
-      problem(r.site_loc, "rule '" + r.name + "': call-site conditions (module, function, stack) are not supported by this version of tiermalloc yet");
+    if (!r.stack.empty()) {
+      problem(r.site_loc, "rule '" + r.name + "': 'stack' conditions are not supported by this version of tiermalloc yet (module and function are)");
+      continue;
+    }
+    if (r.module.size() > kMaxPatterns || r.function.size() > kMaxPatterns) {
+      problem(r.site_loc, "rule '" + r.name + "': at most " + std::to_string(kMaxPatterns) + " module and " +
+                              std::to_string(kMaxPatterns) + " function patterns");
+      continue;
+    }
+    bool too_long = false;
+    for (const auto& g : r.module) too_long = too_long || g.size() >= kPatternLen;
+    for (const auto& g : r.function) too_long = too_long || g.size() >= kPatternLen;
+    if (too_long) {
+      problem(r.site_loc, "rule '" + r.name + "': patterns must be shorter than " + std::to_string(kPatternLen) + " characters");
       continue;
     }
     int t = tier_index(r.tier);
@@ -201,12 +213,16 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     resolve_chain(r.fallback, r.fallback_loc, cr.fallback, &cr.nfallback);
     const uint8_t* chain = cr.nfallback ? cr.fallback : c.tiers[t].fallback;
     int nchain = cr.nfallback ? cr.nfallback : c.tiers[t].nfallback;
-    PlanEntry& e = c.plan.entries[c.plan.nentries++];
+    PlanEntry& e = cr.entry;
     e.size_lo = r.size.lo;
     e.size_hi = r.size.hi;
     e.apis = r.apis;
     e.tier = effective(t, chain, nchain);
     e.rule = static_cast<uint8_t>(ri);
+    for (const auto& g : r.module) copy_name(cr.module[cr.nmodule++], kPatternLen, g);
+    for (const auto& g : r.function) copy_name(cr.function[cr.nfunction++], kPatternLen, g);
+    if (cr.has_site()) c.has_site_rules = true;
+    else c.site_free_mask |= uint64_t{1} << ri;
     if (r.apis & kApiMmap) c.has_mmap_rules = true;
   }
 
@@ -214,7 +230,7 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     plain_policy(out);
     return false;
   }
-  c.plan.build_api_plans();
+  build_plan(c, c.site_free_mask, &c.plan);
   return true;
 }
 

@@ -139,11 +139,21 @@ struct SitePlan {
   }
 };
 
+inline constexpr int kMaxPatterns = 4;
+inline constexpr int kPatternLen = 128;
+
 struct CompiledRule {
   char name[kNameLen];
   uint8_t tier;
   uint8_t nfallback;        // 0: the tier's own chain
   uint8_t fallback[kMaxFallback];
+  PlanEntry entry;          // its size/api condition and (effective) tier
+  // Call-site conditions, decided once per site (policy/match.cpp): any module glob must
+  // match the module's file name, any function glob the symbol (mangled or demangled).
+  uint8_t nmodule, nfunction;
+  char module[kMaxPatterns][kPatternLen];
+  char function[kMaxPatterns][kPatternLen];
+  bool has_site() const { return nmodule || nfunction; }
 };
 
 struct CompiledPolicy {
@@ -153,9 +163,20 @@ struct CompiledPolicy {
   CompiledRule rules[kMaxRules];
   OnExhausted on_exhausted;
   bool has_mmap_rules;      // any rule whose api includes mmap
-  SitePlan plan;            // the plan of every site (no call-site conditions yet)
+  bool has_site_rules;      // any rule with module/function conditions: sites get own plans
+  uint64_t site_free_mask;  // rules without call-site conditions (they apply everywhere)
+  SitePlan plan;            // the plan of a site no call-site rule matches
   int16_t cpu_node[kMaxCpus];  // CPU -> node, for per-thread tiers (-1 unknown)
   char source[256];         // the policy file, for messages and statistics
 };
+
+/** The plan of the rules in mask (bit i = rule i), in rule order. Slow path only. */
+inline void build_plan(const CompiledPolicy& c, uint64_t mask, SitePlan* out) {
+  out->nentries = 0;
+  out->default_tier = c.plan.default_tier;
+  for (int i = 0; i < c.nrules; ++i)
+    if (mask & (uint64_t{1} << i)) out->entries[out->nentries++] = c.rules[i].entry;
+  out->build_api_plans();
+}
 
 }  // namespace tiermalloc

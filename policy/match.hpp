@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT
+// policy/match.hpp -- which rules can apply at a call site.
+#pragma once
+#include <cstdint>
+
+#include "policy/callsite.hpp"
+#include "policy/compiled.hpp"
+
+namespace tiermalloc::policy {
+
+/**
+ * The rules whose call-site conditions hold at this site (bit i = rule i), plus every rule
+ * without such conditions.  A rule's module globs are tried on the module's file name and
+ * full path, its function globs on the symbol as linked and demangled.  Slow path; may
+ * allocate (the demangler): the caller holds the allocator's reentrancy guard.
+ */
+uint64_t rules_for_site(const CompiledPolicy& c, const SiteName& site);
+
+/** Why rule i does or does not apply at site: one line for `tiermalloc explain`. */
+bool rule_site_matches(const CompiledRule& r, const SiteName& site, const char* demangled);
+
+}  // namespace tiermalloc::policy
