@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "policy/compile.hpp"
+#include "policy/env_overrides.hpp"
+#include "policy/match.hpp"
 #include "policy/model.hpp"
 #include "topology/hwloc_provider.hpp"
 #include "topology/topology.hpp"
@@ -32,6 +35,7 @@ void usage(FILE* f) {
                "usage:\n"
                "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
                "  tiermalloc check POLICY [--json]\n"
+               "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API]\n"
                "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n");
 }
 
@@ -133,6 +137,8 @@ int cmd_check(int argc, char** argv) {
   std::vector<std::string> notes;
   CompiledPolicy* c = new CompiledPolicy;
   bool ok = policy::parse_policy_file(path, &spec, &problems);
+  // The variables a preloaded program would see apply here too, so check shows its policy.
+  if (ok) ok = policy::apply_overrides(policy::overrides_from_environ(environ), &spec, &problems);
   topo::Machine m = topo::load_sysfs();
   if (ok) ok = policy::compile_policy(spec, m, c, &problems, &notes);
   if (json) {
@@ -165,6 +171,96 @@ int cmd_check(int argc, char** argv) {
     std::printf("  rule %-12s -> %s\n", c->rules[r].name, c->tiers[c->rules[r].tier].name);
   std::printf("  default      -> %s\n", def);
   delete c;
+  return 0;
+}
+
+std::string size_text(uint64_t v) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (u < 4 && v >= 1024 && v % 1024 == 0) {
+    v /= 1024;
+    ++u;
+  }
+  return std::to_string(v) + units[u];
+}
+
+std::string range_text(const PlanEntry& e) {
+  if (e.size_lo == 0 && e.size_hi == UINT64_MAX) return "any size";
+  if (e.size_hi == UINT64_MAX) return ">= " + size_text(e.size_lo);
+  if (e.size_lo == 0) return "<= " + size_text(e.size_hi);
+  if (e.size_lo == e.size_hi) return "== " + size_text(e.size_lo);
+  return size_text(e.size_lo) + ".." + size_text(e.size_hi);
+}
+
+int cmd_explain(int argc, char** argv) {
+  std::string path, function, module, api_name = "malloc";
+  uint64_t size = 0;
+  bool have_size = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("explain: " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--function") function = value();
+    else if (a == "--module") module = value();
+    else if (a == "--api") api_name = value();
+    else if (a == "--size") {
+      std::string v = value(), err;
+      if (!policy::parse_size(v, &size, &err)) die("explain: --size: " + err);
+      have_size = true;
+    } else if (a[0] == '-') die("explain: unknown option '" + a + "'");
+    else if (path.empty()) path = a;
+    else die("explain: one policy at a time");
+  }
+  if (path.empty() || function.empty() || !have_size)
+    die("explain: usage: tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API]");
+  uint32_t api = policy::parse_api(api_name);
+  if (!api) die("explain: unknown api '" + api_name + "' (expected one of " + policy::kApiNames + ")");
+  policy::PolicySpec spec;
+  std::vector<policy::Problem> problems;
+  std::vector<std::string> notes;
+  auto c = std::make_unique<CompiledPolicy>();
+  bool ok = policy::parse_policy_file(path, &spec, &problems);
+  if (ok) ok = policy::apply_overrides(policy::overrides_from_environ(environ), &spec, &problems);
+  topo::Machine m = topo::load_sysfs();
+  if (ok) ok = policy::compile_policy(spec, m, c.get(), &problems, &notes);
+  for (const auto& p : problems) std::fprintf(stderr, "tiermalloc: %s\n", p.str().c_str());
+  if (!ok) return 1;
+  policy::SiteName site{};
+  std::snprintf(site.module, sizeof site.module, "%s", module.c_str());
+  std::snprintf(site.symbol, sizeof site.symbol, "%s", function.c_str());
+  std::printf("%s: function '%s'%s%s, size %s, api %s\n", path.c_str(), function.c_str(), module.empty() ? "" : " in ",
+              module.c_str(), size_text(size).c_str(), api_name.c_str());
+  int chosen = -1;
+  for (int i = 0; i < c->nrules; ++i) {
+    const CompiledRule& r = c->rules[i];
+    std::string why;
+    if (r.has_site() && !policy::rule_site_matches(r, site, function.c_str())) {
+      std::string pats;
+      for (int k = 0; k < r.nmodule; ++k) pats += std::string(pats.empty() ? "" : " ") + "module " + r.module[k];
+      for (int k = 0; k < r.nfunction; ++k) pats += std::string(pats.empty() ? "" : " ") + "function " + r.function[k];
+      why = "no: the site does not match (" + pats + ")";
+    } else if (size < r.entry.size_lo || size > r.entry.size_hi) {
+      why = "no: size " + size_text(size) + " is not " + range_text(r.entry);
+    } else if (!(r.entry.apis & api)) {
+      why = "no: api " + api_name + " is not among the rule's";
+    } else {
+      why = "yes";
+    }
+    bool first = why == "yes" && chosen < 0;
+    if (first) chosen = i;
+    std::printf("  rule %d %-20s %s%s\n", i + 1, ("'" + std::string(r.name) + "'").c_str(), why.c_str(),
+                first ? std::string(" -> tier " + std::string(c->tiers[r.tier].name)).c_str()
+                      : (why == "yes" ? " (an earlier rule matched first)" : ""));
+  }
+  int tier = chosen >= 0 ? c->rules[chosen].entry.tier : c->plan.default_tier;
+  const CompiledTier& t = c->tiers[tier];
+  std::printf("=> tier %s (%s): %s\n", t.name, chosen >= 0 ? ("rule '" + std::string(c->rules[chosen].name) + "'").c_str() : "default",
+              tier == 0 ? "plain allocation" : ("nodes " + policy::describe_nodes(t.nodes) + ", " + policy::mode_name(t.mode)).c_str());
+  if (chosen >= 0 && c->rules[chosen].tier != tier)
+    std::printf("   (the rule names tier %s, which is unavailable here: %s)\n", c->tiers[c->rules[chosen].tier].name,
+                c->tiers[c->rules[chosen].tier].why);
   return 0;
 }
 
@@ -258,15 +354,16 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(argc - 2, argv + 2);
     if (cmd == "check") return cmd_check(argc - 2, argv + 2);
     if (cmd == "topology") return cmd_topology(argc - 2, argv + 2);
+    if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage(stdout);
       return 0;
     }
-    if (cmd == "explain" || cmd == "record" || cmd == "suggest" || cmd == "report")
+    if (cmd == "record" || cmd == "suggest" || cmd == "report")
       die("'" + cmd + "' is not available in this version of tiermalloc yet");
   } catch (const std::exception& e) {
     die(e.what());
   }
   usage(stderr);
-  die("unknown command '" + cmd + "' (expected run, check or topology)");
+  die("unknown command '" + cmd + "' (expected run, check, explain or topology)");
 }

@@ -282,6 +282,7 @@ void load_and_publish() {
   }
   s.program = program_path();
   if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
+  if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
   std::vector<std::string> errors, notes;
   policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes);
   for (const auto& e : errors) diag::emit(diag::kError, e.c_str());

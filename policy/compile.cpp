@@ -185,6 +185,9 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     problem(spec.rules[kMaxRules].loc, "too many rules (at most " + std::to_string(kMaxRules) + ")");
   for (const auto& r : spec.rules) {
     if (c.nrules >= kMaxRules) break;
+    auto problem = [&](Loc loc, const std::string& msg) {
+      problems->push_back({r.origin.empty() ? spec.file : r.origin, loc, msg});
+    };
     if (!r.stack.empty()) {
       problem(r.site_loc, "rule '" + r.name + "': 'stack' conditions are not supported by this version of tiermalloc yet (module and function are)");
       continue;

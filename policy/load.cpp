@@ -11,7 +11,12 @@ namespace tiermalloc::policy {
 LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
                        std::vector<std::string>* notes) {
   plain_policy(out);
-  if (s.disable || s.policy_path.empty()) return LoadResult::kPlain;
+  if (s.disable) return LoadResult::kPlain;
+  if (s.policy_path.empty()) {
+    if (s.overrides.empty()) return LoadResult::kPlain;
+    errors->push_back("TIERMALLOC_RULES, _DEFAULT_TIER and _TIER_*_LIMIT refine a policy: set TIERMALLOC_POLICY too");
+    return LoadResult::kError;
+  }
   try {
     PolicySpec spec;
     std::vector<Problem> problems;
@@ -27,6 +32,10 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
         notes->push_back("policy " + s.policy_path + " does not apply to '" + base + "' (programs:); plain allocation");
         return LoadResult::kPlain;
       }
+    }
+    if (!apply_overrides(s.overrides, &spec, &problems)) {
+      for (const auto& p : problems) errors->push_back(p.str());
+      return LoadResult::kError;
     }
     spec.hbw_threshold = s.hbw_threshold;
     topo::Machine machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "policy/compiled.hpp"
+#include "policy/env_overrides.hpp"
 
 namespace tiermalloc::policy {
 
@@ -16,6 +17,7 @@ struct Settings {
   bool disable = false;      // TIERMALLOC_DISABLE=1
   double hbw_threshold = 0;  // TIERMALLOC_HBW_THRESHOLD, MB/s
   std::string sysfs_root;    // TIERMALLOC_SYSFS_ROOT: a test's stand-in for /sys/devices/system/node
+  EnvOverrides overrides;    // TIERMALLOC_RULES, _DEFAULT_TIER, _TIER_<NAME>_LIMIT, _TRANSIENT_PATH
 };
 
 enum class LoadResult {

@@ -46,10 +46,12 @@ struct TierSpec {
   uint64_t limit = 0;              // 0 = none
   bool transient = false;          // `transient: {...}` (not built yet by this version)
   Loc transient_loc;
+  std::string transient_path;      // TIERMALLOC_TRANSIENT_PATH, when set
 };
 
 struct RuleSpec {
   std::string name;
+  std::string origin;              // where it was written, if not the policy file (TIERMALLOC_RULES)
   Loc loc;
   SizeRange size;
   bool has_size = false;
