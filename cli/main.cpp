@@ -3,6 +3,7 @@
 //
 // Tool errors print one line "tiermalloc: ..." and exit 2; `run` exits with the program's
 // status; `check` exits 1 when the policy has problems.
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ void usage(FILE* f) {
                "usage:\n"
                "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
                "  tiermalloc check POLICY [--json]\n"
-               "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API]\n"
+               "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
                "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n");
 }
 
@@ -194,6 +195,7 @@ std::string range_text(const PlanEntry& e) {
 
 int cmd_explain(int argc, char** argv) {
   std::string path, function, module, api_name = "malloc";
+  std::vector<std::string> stack;  // --stack: the callers' symbols, innermost first
   uint64_t size = 0;
   bool have_size = false;
   for (int i = 0; i < argc; ++i) {
@@ -205,6 +207,15 @@ int cmd_explain(int argc, char** argv) {
     if (a == "--function") function = value();
     else if (a == "--module") module = value();
     else if (a == "--api") api_name = value();
+    else if (a == "--stack") {
+      std::string v = value();
+      for (size_t p = 0; p <= v.size();) {
+        size_t e = v.find(',', p);
+        if (e == std::string::npos) e = v.size();
+        if (e > p) stack.push_back(v.substr(p, e - p));
+        p = e + 1;
+      }
+    }
     else if (a == "--size") {
       std::string v = value(), err;
       if (!policy::parse_size(v, &size, &err)) die("explain: --size: " + err);
@@ -236,11 +247,24 @@ int cmd_explain(int argc, char** argv) {
   for (int i = 0; i < c->nrules; ++i) {
     const CompiledRule& r = c->rules[i];
     std::string why;
+    bool stack_ok = r.nstack == 0;
+    if (r.nstack) {
+      // Frames within stack_depth: the site itself, then its callers.
+      std::vector<std::string> frames = {function};
+      frames.insert(frames.end(), stack.begin(), stack.end());
+      for (size_t f = 0; f < frames.size() && static_cast<int>(f) < c->stack_depth && !stack_ok; ++f)
+        for (int k = 0; k < r.nstack && !stack_ok; ++k) stack_ok = fnmatch(r.stack[k], frames[f].c_str(), 0) == 0;
+    }
     if (r.has_site() && !policy::rule_site_matches(r, site, function.c_str())) {
       std::string pats;
       for (int k = 0; k < r.nmodule; ++k) pats += std::string(pats.empty() ? "" : " ") + "module " + r.module[k];
       for (int k = 0; k < r.nfunction; ++k) pats += std::string(pats.empty() ? "" : " ") + "function " + r.function[k];
       why = "no: the site does not match (" + pats + ")";
+    } else if (!stack_ok) {
+      std::string pats;
+      for (int k = 0; k < r.nstack; ++k) pats += std::string(pats.empty() ? "" : " ") + r.stack[k];
+      why = "no: no frame within stack_depth " + std::to_string(c->stack_depth) + " matches stack " + pats +
+            (stack.empty() ? " (give the callers with --stack)" : "");
     } else if (size < r.entry.size_lo || size > r.entry.size_hi) {
       why = "no: size " + size_text(size) + " is not " + range_text(r.entry);
     } else if (!(r.entry.apis & api)) {

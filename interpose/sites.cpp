@@ -11,6 +11,7 @@
 // library does not inherit a stale decision.
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <unwind.h>
 
 #include <atomic>
 #include <cstring>
@@ -27,9 +28,18 @@ namespace {
 
 constexpr size_t kSites = size_t{1} << 15;
 constexpr int kProbe = 64;
+enum SiteKind : uint8_t { kPlain = 0, kUnwind = 1 };
+
+// One named address: the plan of an allocation made there, and what the address means as
+// a frame of someone else's stack (a wrapper to look past, stack-rule patterns it matches).
 struct SiteEntry {
   std::atomic<uintptr_t> ra;
-  std::atomic<const SitePlan*> plan;
+  std::atomic<uint8_t> ready;
+  uint8_t kind;          // kUnwind: decided per allocation (wrapper, or a stack rule may apply)
+  bool wrapper;
+  uint64_t mask;         // rules whose module/function conditions hold here
+  uint64_t stack_bits;   // stack rules this frame satisfies
+  const SitePlan* plan;  // kPlain: the decision
 };
 std::atomic<SiteEntry*> g_sites{nullptr};
 
@@ -40,7 +50,7 @@ struct Interned {
   SitePlan* plan;
 };
 Interned g_plans[kMaxPlans];
-int g_nplans = 0;
+std::atomic<int> g_nplans{0};
 SitePlan* g_plan_store = nullptr;
 std::atomic<bool> g_lock{false};
 
@@ -64,10 +74,15 @@ SiteEntry* sites() {
   return s;
 }
 
+// Lock-free for plans already made (the stack-rule path looks them up per allocation).
 const SitePlan* intern(const CompiledPolicy* pol, uint64_t mask) {
   if (mask == pol->site_free_mask) return &pol->plan;
+  int n = g_nplans.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (g_plans[i].mask == mask && g_plans[i].pol == pol) return g_plans[i].plan;
   Lock l;
-  for (int i = 0; i < g_nplans; ++i)
+  n = g_nplans.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i)
     if (g_plans[i].mask == mask && g_plans[i].pol == pol) return g_plans[i].plan;
   if (!g_plan_store) {
     void* m = tiermalloc_sys_mmap(nullptr, kMaxPlans * sizeof(SitePlan), PROT_READ | PROT_WRITE,
@@ -75,16 +90,109 @@ const SitePlan* intern(const CompiledPolicy* pol, uint64_t mask) {
     if (m == MAP_FAILED) return &pol->plan;
     g_plan_store = static_cast<SitePlan*>(m);
   }
-  if (g_nplans == kMaxPlans) {
+  if (n == kMaxPlans) {
     static bool warned = false;
     if (!warned) diag::emit(diag::kWarn, "more distinct call-site rule sets than plans: further sites use the site-independent rules");
     warned = true;
     return &pol->plan;
   }
-  SitePlan* p = &g_plan_store[g_nplans];
+  SitePlan* p = &g_plan_store[n];
   build_plan(*pol, mask, p);
-  g_plans[g_nplans++] = Interned{mask, pol, p};
+  g_plans[n] = Interned{mask, pol, p};
+  g_nplans.store(n + 1, std::memory_order_release);
   return p;
+}
+
+size_t slot_of(uintptr_t ra) { return (ra * 0x9E3779B97F4A7C15ull) >> (64 - 15); }
+
+const SiteEntry* find(SiteEntry* tab, uintptr_t ra) {
+  size_t h = slot_of(ra);
+  for (int i = 0; i < kProbe; ++i) {
+    SiteEntry& e = tab[(h + i) & (kSites - 1)];
+    uintptr_t k = e.ra.load(std::memory_order_acquire);
+    if (k == ra) return e.ready.load(std::memory_order_acquire) ? &e : nullptr;
+    if (k == 0) return nullptr;
+  }
+  return nullptr;
+}
+
+// Names ra and records what it means.  The caller holds ts.in_resolve.
+const SiteEntry* resolve(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol) {
+  if (const SiteEntry* e = find(tab, ra)) return e;
+  policy::SiteName name;
+  policy::SiteTraits t{pol->site_free_mask, 0, false};
+  if (policy::resolve_site(ra, &name)) t = policy::site_traits(*pol, name);
+  bool unwind = t.wrapper || (t.mask & pol->stack_rule_mask);
+  const SitePlan* plan = unwind ? nullptr : intern(pol, t.mask);
+  if (diag::level() >= diag::kDebug) {
+    diag::Line l;
+    l.s("site ").s(policy::base_name(name.module)).s("+").x(name.offset).s(" ").s(name.symbol).s(": rules ").x(t.mask)
+        .s(t.wrapper ? " (wrapper)" : "").s(unwind ? " (per allocation)" : "");
+    diag::emit(diag::kDebug, l);
+  }
+  size_t h = slot_of(ra);
+  for (int i = 0; i < kProbe; ++i) {
+    SiteEntry& e = tab[(h + i) & (kSites - 1)];
+    uintptr_t expected = 0;
+    if (e.ra.compare_exchange_strong(expected, ra, std::memory_order_acq_rel)) {
+      e.kind = unwind ? kUnwind : kPlain;
+      e.wrapper = t.wrapper;
+      e.mask = t.mask;
+      e.stack_bits = t.stack_bits;
+      e.plan = plan;
+      e.ready.store(1, std::memory_order_release);
+      return &e;
+    }
+    if (expected == ra) break;  // another thread is naming it: use our own answer this once
+  }
+  static thread_local SiteEntry scratch;  // table full, or a race: not shared
+  scratch.kind = unwind ? kUnwind : kPlain;
+  scratch.wrapper = t.wrapper;
+  scratch.mask = t.mask;
+  scratch.stack_bits = t.stack_bits;
+  scratch.plan = plan;
+  return &scratch;
+}
+
+// Return addresses of the current stack, from the allocation's call site outwards.
+struct Walk {
+  uintptr_t site;
+  uintptr_t* out;
+  int max;
+  int n;
+  int seen;
+};
+
+_Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
+  auto* w = static_cast<Walk*>(arg);
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (++w->seen > 256) return _URC_END_OF_STACK;
+  if (w->n == 0 && ip != w->site) return _URC_NO_REASON;  // still inside the allocator
+  w->out[w->n++] = ip;
+  return w->n == w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+// Per allocation, at a site where a wrapper or a stack rule makes the decision depend on
+// the callers: unwind, skip wrapper frames, and collect stack-rule matches.
+const SitePlan* decide_by_stack(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol) {
+  uintptr_t frames[kMaxStackDepth + kMaxWrappers + 1];
+  int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
+  Walk w{ra, frames, depth + kMaxWrappers + 1, 0, 0};
+  _Unwind_Backtrace(walk_frame, &w);
+  if (w.n == 0) {  // the unwinder did not see the site: decide by the site alone
+    frames[0] = ra;
+    w.n = 1;
+  }
+  int k = 0;
+  const SiteEntry* site = resolve(tab, frames[0], pol);
+  while (site->wrapper && k + 1 < w.n) site = resolve(tab, frames[++k], pol);
+  uint64_t mask = site->mask;
+  if (mask & pol->stack_rule_mask) {
+    uint64_t bits = 0;
+    for (int j = k; j < w.n && j < k + depth; ++j) bits |= resolve(tab, frames[j], pol)->stack_bits;
+    mask = (mask & ~pol->stack_rule_mask) | (mask & pol->stack_rule_mask & bits);
+  }
+  return intern(pol, mask);
 }
 
 }  // namespace
@@ -94,39 +202,22 @@ const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolic
   if (!pol->has_site_rules) return &pol->plan;
   SiteEntry* tab = sites();
   if (!tab) return &pol->plan;
-  size_t h = (ra * 0x9E3779B97F4A7C15ull) >> (64 - 15);
-  for (int i = 0; i < kProbe; ++i) {
-    SiteEntry& e = tab[(h + i) & (kSites - 1)];
-    uintptr_t k = e.ra.load(std::memory_order_acquire);
-    if (k == ra) {
-      if (const SitePlan* p = e.plan.load(std::memory_order_acquire)) return p;
-      break;
-    }
-    if (k == 0) break;
-  }
+  const SiteEntry* e = find(tab, ra);
+  if (e && e->kind == kPlain) return e->plan;
   if (ts.in_resolve) {  // an allocation made while naming a site: decide nothing about it
     *cacheable = false;
     return &pol->plan;
   }
   ts.in_resolve++;
-  uint64_t mask = pol->site_free_mask;
-  policy::SiteName name;
-  if (policy::resolve_site(ra, &name)) mask = policy::rules_for_site(*pol, name);
-  const SitePlan* plan = intern(pol, mask);
+  if (!e) e = resolve(tab, ra, pol);
+  const SitePlan* plan;
+  if (e->kind == kPlain) {
+    plan = e->plan;
+  } else {
+    *cacheable = false;  // decided per allocation: never in the thread's cache
+    plan = decide_by_stack(tab, ra, pol);
+  }
   ts.in_resolve--;
-  if (diag::level() >= diag::kDebug) {
-    diag::Line l;
-    l.s("site ").s(policy::base_name(name.module)).s("+").x(name.offset).s(" ").s(name.symbol).s(": rules ").x(mask);
-    diag::emit(diag::kDebug, l);
-  }
-  for (int i = 0; i < kProbe; ++i) {
-    SiteEntry& e = tab[(h + i) & (kSites - 1)];
-    uintptr_t expected = 0;
-    if (e.ra.compare_exchange_strong(expected, ra, std::memory_order_acq_rel) || expected == ra) {
-      e.plan.store(plan, std::memory_order_release);
-      break;
-    }
-  }
   return plan;
 }
 
@@ -134,7 +225,7 @@ void forget_sites() {
   SiteEntry* tab = g_sites.load(std::memory_order_acquire);
   if (tab)
     for (size_t i = 0; i < kSites; ++i) {
-      tab[i].plan.store(nullptr, std::memory_order_relaxed);
+      tab[i].ready.store(0, std::memory_order_relaxed);
       tab[i].ra.store(0, std::memory_order_release);
     }
   clear_thread_caches();

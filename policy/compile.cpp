@@ -188,18 +188,15 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     auto problem = [&](Loc loc, const std::string& msg) {
       problems->push_back({r.origin.empty() ? spec.file : r.origin, loc, msg});
     };
-    if (!r.stack.empty()) {
-      problem(r.site_loc, "rule '" + r.name + "': 'stack' conditions are not supported by this version of tiermalloc yet (module and function are)");
-      continue;
-    }
-    if (r.module.size() > kMaxPatterns || r.function.size() > kMaxPatterns) {
-      problem(r.site_loc, "rule '" + r.name + "': at most " + std::to_string(kMaxPatterns) + " module and " +
-                              std::to_string(kMaxPatterns) + " function patterns");
+    if (r.module.size() > kMaxPatterns || r.function.size() > kMaxPatterns || r.stack.size() > kMaxPatterns) {
+      problem(r.site_loc, "rule '" + r.name + "': at most " + std::to_string(kMaxPatterns) +
+                              " module, function and stack patterns each");
       continue;
     }
     bool too_long = false;
     for (const auto& g : r.module) too_long = too_long || g.size() >= kPatternLen;
     for (const auto& g : r.function) too_long = too_long || g.size() >= kPatternLen;
+    for (const auto& g : r.stack) too_long = too_long || g.size() >= kPatternLen;
     if (too_long) {
       problem(r.site_loc, "rule '" + r.name + "': patterns must be shorter than " + std::to_string(kPatternLen) + " characters");
       continue;
@@ -224,11 +221,22 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     e.rule = static_cast<uint8_t>(ri);
     for (const auto& g : r.module) copy_name(cr.module[cr.nmodule++], kPatternLen, g);
     for (const auto& g : r.function) copy_name(cr.function[cr.nfunction++], kPatternLen, g);
+    for (const auto& g : r.stack) copy_name(cr.stack[cr.nstack++], kPatternLen, g);
+    if (cr.nstack) c.stack_rule_mask |= uint64_t{1} << ri;
     if (cr.has_site()) c.has_site_rules = true;
     else c.site_free_mask |= uint64_t{1} << ri;
     if (r.apis & kApiMmap) c.has_mmap_rules = true;
   }
 
+  c.stack_depth = spec.stack_depth;
+  if (spec.wrappers.size() > kMaxWrappers)
+    problems->push_back({spec.file, {}, "at most " + std::to_string(kMaxWrappers) + " wrappers"});
+  for (const auto& w : spec.wrappers) {
+    if (c.nwrappers == kMaxWrappers) break;
+    if (w.size() >= kPatternLen) problems->push_back({spec.file, {}, "wrapper pattern '" + w + "' is too long"});
+    else copy_name(c.wrappers[c.nwrappers++], kPatternLen, w);
+  }
+  if (c.nwrappers) c.has_site_rules = true;
   if (problems->size() != before) {
     plain_policy(out);
     return false;

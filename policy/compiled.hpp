@@ -150,11 +150,15 @@ struct CompiledRule {
   PlanEntry entry;          // its size/api condition and (effective) tier
   // Call-site conditions, decided once per site (policy/match.cpp): any module glob must
   // match the module's file name, any function glob the symbol (mangled or demangled).
-  uint8_t nmodule, nfunction;
+  uint8_t nmodule, nfunction, nstack;
   char module[kMaxPatterns][kPatternLen];
   char function[kMaxPatterns][kPatternLen];
-  bool has_site() const { return nmodule || nfunction; }
+  char stack[kMaxPatterns][kPatternLen];  // any frame within stack_depth matching any of them
+  bool has_site() const { return nmodule || nfunction || nstack; }
 };
+
+inline constexpr int kMaxWrappers = 8;
+inline constexpr int kMaxStackDepth = 64;
 
 struct CompiledPolicy {
   int ntiers;               // including the plain tier 0
@@ -165,6 +169,10 @@ struct CompiledPolicy {
   bool has_mmap_rules;      // any rule whose api includes mmap
   bool has_site_rules;      // any rule with module/function conditions: sites get own plans
   uint64_t site_free_mask;  // rules without call-site conditions (they apply everywhere)
+  uint64_t stack_rule_mask; // rules with `stack:` conditions: decided per allocation
+  int stack_depth;          // frames examined for stack rules, from the call site
+  uint8_t nwrappers;        // `wrappers:` globs: such frames are skipped to find the call site
+  char wrappers[kMaxWrappers][kPatternLen];
   SitePlan plan;            // the plan of a site no call-site rule matches
   int16_t cpu_node[kMaxCpus];  // CPU -> node, for per-thread tiers (-1 unknown)
   char source[256];         // the policy file, for messages and statistics

@@ -23,21 +23,36 @@ bool rule_site_matches(const CompiledRule& r, const SiteName& site, const char* 
             (demangled && fnmatch(r.function[k], demangled, 0) == 0);
     if (!any) return false;
   }
-  return true;
+  return true;  // a stack condition, if any, is decided per allocation
 }
 
-uint64_t rules_for_site(const CompiledPolicy& c, const SiteName& site) {
-  uint64_t mask = c.site_free_mask;
-  if (!c.has_site_rules) return mask;
+namespace {
+
+bool symbol_matches(const char* pattern, const SiteName& site, const char* demangled) {
+  return (site.symbol[0] && fnmatch(pattern, site.symbol, 0) == 0) || (demangled && fnmatch(pattern, demangled, 0) == 0);
+}
+
+}  // namespace
+
+SiteTraits site_traits(const CompiledPolicy& c, const SiteName& site) {
+  SiteTraits t{c.site_free_mask, 0, false};
+  if (!c.has_site_rules) return t;
   int status = -1;
   char* demangled = site.symbol[0] == '_' && site.symbol[1] == 'Z'
                         ? abi::__cxa_demangle(site.symbol, nullptr, nullptr, &status)
                         : nullptr;
-  for (int i = 0; i < c.nrules; ++i)
-    if (c.rules[i].has_site() && rule_site_matches(c.rules[i], site, status == 0 ? demangled : nullptr))
-      mask |= uint64_t{1} << i;
+  const char* dm = status == 0 ? demangled : nullptr;
+  for (int i = 0; i < c.nrules; ++i) {
+    const CompiledRule& r = c.rules[i];
+    if (r.has_site() && rule_site_matches(r, site, dm)) t.mask |= uint64_t{1} << i;
+    for (int k = 0; k < r.nstack; ++k)
+      if (symbol_matches(r.stack[k], site, dm)) t.stack_bits |= uint64_t{1} << i;
+  }
+  for (int k = 0; k < c.nwrappers && !t.wrapper; ++k) t.wrapper = symbol_matches(c.wrappers[k], site, dm);
   std::free(demangled);
-  return mask;
+  return t;
 }
+
+uint64_t rules_for_site(const CompiledPolicy& c, const SiteName& site) { return site_traits(c, site).mask; }
 
 }  // namespace tiermalloc::policy

@@ -16,7 +16,16 @@ namespace tiermalloc::policy {
  */
 uint64_t rules_for_site(const CompiledPolicy& c, const SiteName& site);
 
-/** Why rule i does or does not apply at site: one line for `tiermalloc explain`. */
+/** Whether rule r's module and function conditions hold at site (its stack condition is
+ *  decided per allocation). */
 bool rule_site_matches(const CompiledRule& r, const SiteName& site, const char* demangled);
+
+/** What a site means for the per-allocation part of matching. */
+struct SiteTraits {
+  uint64_t mask;        // rules_for_site()
+  uint64_t stack_bits;  // stack rules one of whose patterns this frame's symbol matches
+  bool wrapper;         // the symbol matches `wrappers:`: look one frame further out
+};
+SiteTraits site_traits(const CompiledPolicy& c, const SiteName& site);
 
 }  // namespace tiermalloc::policy

@@ -42,6 +42,41 @@ extern "C" __attribute__((noinline, visibility("default"))) void* main_alloc(siz
   return p;
 }
 
+// A wrapper, as legacy code has them; the policy lists it under `wrappers:` so that the
+// call site is its caller.
+extern "C" __attribute__((noinline, visibility("default"))) void* xmalloc(size_t n) {
+  void* p = std::malloc(n);
+  if (!p) std::abort();
+  asm volatile("" ::: "memory");
+  return p;
+}
+extern "C" __attribute__((noinline, visibility("default"))) void* alpha_user(size_t n) {
+  void* p = xmalloc(n);
+  asm volatile("" ::: "memory");
+  return p;
+}
+extern "C" __attribute__((noinline, visibility("default"))) void* beta_user(size_t n) {
+  void* p = xmalloc(n);
+  asm volatile("" ::: "memory");
+  return p;
+}
+// A stack: deep_caller -> mid_layer -> leaf_alloc -> malloc.
+extern "C" __attribute__((noinline, visibility("default"))) void* leaf_alloc(size_t n) {
+  void* p = std::malloc(n);
+  asm volatile("" ::: "memory");
+  return p;
+}
+extern "C" __attribute__((noinline, visibility("default"))) void* mid_layer(size_t n) {
+  void* p = leaf_alloc(n);
+  asm volatile("" ::: "memory");
+  return p;
+}
+extern "C" __attribute__((noinline, visibility("default"))) void* deep_caller(size_t n) {
+  void* p = mid_layer(n);
+  asm volatile("" ::: "memory");
+  return p;
+}
+
 namespace app {
 struct Solver {
   __attribute__((noinline)) static char* make(size_t n) {
@@ -60,6 +95,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string dir = argv[1];
+  bool shallow = argc > 2 && std::strcmp(argv[2], "--shallow") == 0;  // stack_depth 2
+  expect("alpha_user -> xmalloc (wrapper skipped)", alpha_user(100), "alpha");
+  expect("beta_user -> xmalloc (wrapper skipped)", beta_user(100), "beta");
+  expect("xmalloc from main() (wrapper skipped)", xmalloc(100), "near");
+  expect("deep_caller -> mid_layer -> leaf_alloc", deep_caller(100), shallow ? "near" : "deep");
+  expect("leaf_alloc from main() (no deep_caller)", leaf_alloc(100), "near");
+  expect("deep_caller again (per allocation)", deep_caller(100), shallow ? "near" : "deep");
   expect("main_alloc (exported, main binary)", main_alloc(100), "mainfn");
   expect("static_alloc (static, main binary)", static_alloc(100), "staticfn");
   expect("app::Solver::make (new[], demangled)", app::Solver::make(100), "solver");
