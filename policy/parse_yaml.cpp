@@ -134,7 +134,8 @@ class Parser {
       TierSpec t;
       t.name = it->first.Scalar();
       t.loc = loc(it->first);
-      const YAML::Node& d = it->second;
+      // A copy: it->second refers into a temporary that dies with this statement.
+      YAML::Node d = it->second;
       if (t.name.empty() || t.name.size() >= kNameLen) {
         error(it->first, "tier names must have 1 to " + std::to_string(kNameLen - 1) + " characters");
         continue;
