@@ -6,6 +6,7 @@
 #   guest.sh topology  LIB - CLI default|kmem      (tiermalloc topology --json vs the firmware's HMAT)
 #   guest.sh fill      LIB POLICY FILL_BIN          (a bind tier fills: fallback, no crash)
 #   guest.sh perthread LIB POLICY BIN               (initiator: thread, on a made-up CPU layout)
+#   guest.sh sites     LIB POLICY BIN LIBDIR        (call-site rules, each tier on its node)
 #   guest.sh modes     LIB POLICY MODES_BIN CHECK [TIER=NODE[,NODE]...]
 #                      (tier modes: MODES_BIN CHECK, not killed, then check_stats.py on the tiers)
 # Exit 0 = as expected, 1 = a mismatch or failure, 77 = cannot check here.  Never 125
@@ -58,6 +59,13 @@ case "$mode" in
     "$cli" topology
     "$cli" topology --json >/tmp/topology.json || exit 1
     "$PY" "$HERE/check_topology.py" /tmp/topology.json "$shape"
+    exit $?
+    ;;
+  sites)
+    bin=$1 libdir=$2
+    echo "guest: $bin under $policy"
+    env LD_PRELOAD="$lib" TIERMALLOC_POLICY="$policy" TIERMALLOC_STRICT=1 \
+      TM_SITES_NODES=near=0,mainfn=1,staticfn=2,solver=1,linked=2,dl=1,alpha=2,beta=1,deep=2 "$bin" "$libdir"
     exit $?
     ;;
   perthread)

@@ -5,6 +5,8 @@
 // dlclose, a different library loaded at the same address must not inherit the old
 // library's decision.
 #include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,9 +25,33 @@ std::string tier(const void* p) {
   return n ? n : "?";
 }
 
+// TM_SITES_NODES="tier=node,...": also check, with move_pages, that the block's page is on
+// its tier's node (the hmat-vm guest runs this with one tier per node).
+int node_of_tier(const std::string& t) {
+  const char* env = std::getenv("TM_SITES_NODES");
+  if (!env) return -1;
+  std::string s = std::string(",") + env + ",";
+  size_t at = s.find("," + t + "=");
+  return at == std::string::npos ? -1 : std::atoi(s.c_str() + at + t.size() + 2);
+}
+
 void expect(const char* what, const void* p, const char* want) {
   std::string got = tier(p);
-  std::printf("%-40s -> %-8s %s\n", what, got.c_str(), got == want ? "" : ("  <-- expected " + std::string(want)).c_str());
+  std::string node;
+  int want_node = node_of_tier(want);
+  if (want_node >= 0) {
+    static_cast<volatile const char*>(p)[0];  // resident
+    void* page[1] = {const_cast<void*>(p)};
+    int status = -1;
+    syscall(SYS_move_pages, 0, 1, page, nullptr, &status, 0);
+    node = " node " + std::to_string(status);
+    if (status != want_node) {
+      node += " (expected " + std::to_string(want_node) + ")";
+      ++failures;
+    }
+  }
+  std::printf("%-40s -> %-8s%s %s\n", what, got.c_str(), node.c_str(),
+              got == want ? "" : ("  <-- expected " + std::string(want)).c_str());
   if (got != want) ++failures;
 }
 
