@@ -15,6 +15,19 @@
 //       Like small, but one allocation in L (default 2000) is large: 1..4 MiB, written on
 //       every page.  Exercises the large path and size rules that send it elsewhere.
 //
+//   churn sites   [--ops N] [--window W] [--seed S] [--depth D] [--sites K] [--pad P]
+//       Like small, but every allocation is made by one of K (1..4, default 4) leaf
+//       functions, tm_bench_leaf0..3, reached through a chain of D (1..16, default 8) frames:
+//       the loop calls tm_bench_level<D>, which calls tm_bench_level<D-1>, ... tm_bench_level2
+//       calls the leaf (level 1), which calls malloc.  Every function of the chain is extern
+//       "C", noinline (noipa: no identical-code folding) and keeps its callee's result live
+//       after the call (no tail call), so frame i above the call site is always level i+1:
+//       a policy names the sites by function and the frames by stack pattern.  The loop
+//       itself runs P (default 24) frames below main (tm_bench_pad), so a stack walk meets a
+//       program-sized stack above the chain instead of ending early at main.  Prints
+//       "site_allocs <n0> <n1> <n2> <n3>" (allocations per leaf, window fill included) on
+//       stderr, against which bench/run.py checks tiermalloc's per-tier counts.
+//
 //   --peak-rss 1 (any mode): also print "peak_rss_kib <n>" (the process's VmHWM) on stderr.
 //       A parent's getrusage(RUSAGE_CHILDREN) counts the RSS the child had before exec (a
 //       Python parent's, 16 MiB), which hides small workloads' footprint; VmHWM does not.
@@ -132,6 +145,10 @@ struct Params {
   unsigned large = 2000; // mixed: 1 in `large` allocations is 1..4 MiB
   bool mixed = false;
   bool peak_rss = false;
+  unsigned depth = 8;    // sites: frames from the malloc call to the loop (leaf = 1)
+  unsigned nsites = 4;   // sites: distinct leaf functions
+  unsigned pad = 24;     // sites: frames between main and the loop
+  uint64_t site_allocs[4] = {0, 0, 0, 0};
 };
 
 void print_peak_rss() {
@@ -145,8 +162,88 @@ void print_peak_rss() {
   std::fclose(f);
 }
 
+}  // namespace
+
+// ---- sites: distinct call sites at a known call depth --------------------------------------
+// extern "C" so that policies name them plainly; noipa (GCC) also stops identical-code
+// folding, which would merge the four leaves into one function (one call site).
+#if defined(__clang__)
+#define BENCH_FRAME __attribute__((noinline, used))
+#else
+#define BENCH_FRAME __attribute__((noinline, noipa, used))
+#endif
+
+namespace {
+// After a call: the result must be in a register, so the call cannot be a tail call (the
+// caller's frame stays on the stack, and the callee returns into it).
+inline void* keep(void* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+}  // namespace
+
+extern "C" {
+BENCH_FRAME void* tm_bench_leaf0(size_t n) { return keep(std::malloc(n)); }
+BENCH_FRAME void* tm_bench_leaf1(size_t n) { return keep(std::malloc(n)); }
+BENCH_FRAME void* tm_bench_leaf2(size_t n) { return keep(std::malloc(n)); }
+BENCH_FRAME void* tm_bench_leaf3(size_t n) { return keep(std::malloc(n)); }
+
+BENCH_FRAME void* tm_bench_level2(size_t n, unsigned site) {
+  void* p;
+  switch (site) {
+    case 0: p = tm_bench_leaf0(n); break;
+    case 1: p = tm_bench_leaf1(n); break;
+    case 2: p = tm_bench_leaf2(n); break;
+    default: p = tm_bench_leaf3(n); break;
+  }
+  return keep(p);
+}
+#define BENCH_LEVEL(L, B) \
+  BENCH_FRAME void* tm_bench_level##L(size_t n, unsigned site) { return keep(tm_bench_level##B(n, site)); }
+BENCH_LEVEL(3, 2)
+BENCH_LEVEL(4, 3)
+BENCH_LEVEL(5, 4)
+BENCH_LEVEL(6, 5)
+BENCH_LEVEL(7, 6)
+BENCH_LEVEL(8, 7)
+BENCH_LEVEL(9, 8)
+BENCH_LEVEL(10, 9)
+BENCH_LEVEL(11, 10)
+BENCH_LEVEL(12, 11)
+BENCH_LEVEL(13, 12)
+BENCH_LEVEL(14, 13)
+BENCH_LEVEL(15, 14)
+BENCH_LEVEL(16, 15)
+#undef BENCH_LEVEL
+}  // extern "C"
+
+namespace {
+
+constexpr unsigned kMaxDepth = 16;
+
+// Enters the chain at level `depth`: the malloc call is then `depth` frames below here.
+inline void* site_alloc(size_t n, unsigned site, unsigned depth) {
+  using Fn = void* (*)(size_t, unsigned);
+  static constexpr Fn level[kMaxDepth + 1] = {
+      nullptr,          nullptr,          tm_bench_level2,  tm_bench_level3,  tm_bench_level4,
+      tm_bench_level5,  tm_bench_level6,  tm_bench_level7,  tm_bench_level8,  tm_bench_level9,
+      tm_bench_level10, tm_bench_level11, tm_bench_level12, tm_bench_level13, tm_bench_level14,
+      tm_bench_level15, tm_bench_level16};
+  if (depth == 1) {
+    switch (site) {
+      case 0: return tm_bench_leaf0(n);
+      case 1: return tm_bench_leaf1(n);
+      case 2: return tm_bench_leaf2(n);
+      default: return tm_bench_leaf3(n);
+    }
+  }
+  return level[depth](n, site);
+}
+
 // One thread's churn.  `inbox`: where remote frees go (nullptr: none); `mine`: our own.
-uint64_t churn(const Params& P, uint64_t ops, uint64_t seed, Inbox* remote_to, Inbox* mine) {
+// kSites: allocate through the call chain above (one of P.nsites leaves, chosen at random).
+template <bool kSites>
+uint64_t churn(Params& P, uint64_t ops, uint64_t seed, Inbox* remote_to, Inbox* mine) {
   Rng rng(seed);
   std::vector<Slot> win(P.window);
   uint64_t sum = 0;
@@ -161,7 +258,14 @@ uint64_t churn(const Params& P, uint64_t ops, uint64_t seed, Inbox* remote_to, I
     } else {
       size = small_size(rng);
     }
-    void* p = std::malloc(size);
+    void* p;
+    if constexpr (kSites) {
+      unsigned site = static_cast<unsigned>(rng.next() % P.nsites);
+      P.site_allocs[site]++;
+      p = site_alloc(size, site, P.depth);
+    } else {
+      p = std::malloc(size);
+    }
     if (!p) oom(size);
     s.p = p;
     s.size = static_cast<uint32_t>(size);
@@ -193,11 +297,25 @@ uint64_t churn(const Params& P, uint64_t ops, uint64_t seed, Inbox* remote_to, I
   return sum;
 }
 
+}  // namespace
+
+// `sites`: the loop runs n frames deeper than here.  Not a tail call either (keep).
+extern "C" BENCH_FRAME void* tm_bench_pad(unsigned n, Params* P, uint64_t* sum) {
+  if (n == 0) {
+    *sum = churn<true>(*P, P->ops, P->seed, nullptr, nullptr);
+    return keep(sum);
+  }
+  return keep(tm_bench_pad(n - 1, P, sum));
+}
+
+namespace {
+
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: churn small   [--ops N] [--window W] [--seed S]\n"
                "       churn threads T [--ops N] [--window W] [--seed S] [--remote R]\n"
                "       churn mixed   [--ops N] [--window W] [--seed S] [--large L]\n"
+               "       churn sites   [--ops N] [--window W] [--seed S] [--depth 1..16] [--sites 1..4] [--pad P]\n"
                "       (any mode: --peak-rss 1 prints the peak RSS on stderr)\n");
   std::exit(2);
 }
@@ -224,7 +342,7 @@ int main(int argc, char** argv) {
     a = 3;
   } else if (mode == "mixed") {
     P.mixed = true;
-  } else if (mode != "small") {
+  } else if (mode != "small" && mode != "sites") {
     usage();
   }
   for (; a < argc; ++a) {
@@ -237,13 +355,19 @@ int main(int argc, char** argv) {
     else if (k == "--remote") P.remote = static_cast<unsigned>(v);
     else if (k == "--large") P.large = static_cast<unsigned>(v);
     else if (k == "--peak-rss") P.peak_rss = v != 0;
+    else if (k == "--depth" && mode == "sites") P.depth = static_cast<unsigned>(v);
+    else if (k == "--sites" && mode == "sites") P.nsites = static_cast<unsigned>(v);
+    else if (k == "--pad" && mode == "sites") P.pad = static_cast<unsigned>(v);
     else usage();
   }
   if (P.window < 1 || P.large < 1) usage();
+  if (P.depth < 1 || P.depth > kMaxDepth || P.nsites < 1 || P.nsites > 4 || P.pad > 10000) usage();
 
   uint64_t sum = 0;
-  if (mode != "threads") {
-    sum = churn(P, P.ops, P.seed, nullptr, nullptr);
+  if (mode == "sites") {
+    tm_bench_pad(P.pad, &P, &sum);
+  } else if (mode != "threads") {
+    sum = churn<false>(P, P.ops, P.seed, nullptr, nullptr);
   } else {
     const unsigned T = P.threads;
     std::vector<Inbox> inbox(T);
@@ -253,7 +377,7 @@ int main(int argc, char** argv) {
     for (unsigned t = 0; t < T; ++t) {
       th.emplace_back([&, t] {
         Inbox* to = T > 1 ? &inbox[(t + 1) % T] : nullptr;
-        sums[t] = churn(P, per, P.seed + t, to, &inbox[t]);
+        sums[t] = churn<false>(P, per, P.seed + t, to, &inbox[t]);
       });
     }
     for (auto& x : th) x.join();
@@ -261,6 +385,9 @@ int main(int argc, char** argv) {
     for (auto s : sums) sum += s;     // in thread order: independent of interleaving
   }
   std::printf("checksum %016" PRIx64 " ops %" PRIu64 "\n", sum, P.ops);
+  if (mode == "sites")
+    std::fprintf(stderr, "site_allocs %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", P.site_allocs[0],
+                 P.site_allocs[1], P.site_allocs[2], P.site_allocs[3]);
   if (P.peak_rss) print_peak_rss();
   return 0;
 }
