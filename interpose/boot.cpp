@@ -218,24 +218,7 @@ void build_tier_arenas(CompiledPolicy& pol) {
       }
       continue;
     }
-    void* start = reinterpret_cast<void*>(g_base + (uintptr_t{static_cast<unsigned>(i)} << g_shift));
-    size_t size = size_t{1} << g_shift;
-    uint64_t budget = t.limit ? t.limit : t.bind_budget;
-    if (budget) {
-      // A limit rounds up to whole segments; a bind budget (free memory) rounds down, so the
-      // arena empties before the kernel has to refuse a page.
-      size_t want = t.limit ? (budget + kSegment - 1) & ~(kSegment - 1) : budget & ~(kSegment - 1);
-      if (want < kSegment) want = kSegment;
-      if (want < size) size = want;
-    }
-    int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, t.nodes);
-    if (err != 0 || !make_arena(i, start, size)) {
-      diag::Line l;
-      l.s("tier '").s(t.name).s("': cannot bind memory to nodes ").s(policy::describe_nodes(t.nodes).c_str())
-          .s(" (errno ").i(err).s("); its allocations take the fallback chain");
-      diag::emit(diag::kWarn, l);
-      t.available = false;
-    }
+    if (!build_slot(i, t, t.nodes)) t.available = false;  // its allocations take the fallback chain
   }
   // A rule whose tier just failed must not send allocations there: the slow path would
   // then fall back on every call.  Redirect it the way compile did.
