@@ -279,7 +279,7 @@ void load_and_publish() {
   for (const auto& n : notes) diag::emit(diag::kWarn, n.c_str());
   build_tier_arenas(g_compiled);
   if (res == policy::LoadResult::kLoaded) {
-    for (int i = 0; i < g_compiled.ntiers; ++i) {
+    for (int i = 1; i < g_compiled.ntiers; ++i) {
       diag::Line l;
       const CompiledTier& t = g_compiled.tiers[i];
       l.s("tier ").s(t.name).s(": ").s(t.available ? "nodes " : "unavailable, ")
