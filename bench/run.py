@@ -9,6 +9,18 @@ Configurations (each a way of starting the same `churn` binary):
   tm-policy    LD_PRELOAD of libtiermalloc.so with bench/policies/two-tiers.yaml
                (TIERMALLOC_STRICT=1, so a policy error fails the run instead of
                silently measuring plain allocation)
+Call-site configurations, measured on the `sites` workload only (TIERMALLOC_STRICT=1 too):
+  tm-sites     bench/policies/sites-functions.yaml: function rules naming churn's leaf
+               functions; every site decided once, then cached (a seen site's cost)
+  tm-stack1    bench/policies/stack-depth1.yaml: a stack rule matching frame 1 (the site)
+  tm-stack4    bench/policies/stack-depth4.yaml: stack_depth 4, the matching frame is the 4th
+  tm-stack8    bench/policies/stack-depth8.yaml: stack_depth 8, the matching frame is the 8th
+               (stack rules unwind on every allocation)
+For these, the verification pass compares tiermalloc's per-tier allocation counts
+(TIERMALLOC_STATS) with the per-leaf counts churn prints: each expected tier must have
+received exactly its leaves' allocations, else the rules did not match and the run fails.
+For tm-stack4 and tm-stack8 a copy of the policy with stack_depth one less must send
+nothing to the stack tier: the matching frame is exactly that deep.
 
 First a verification pass runs every workload once under every configuration (also a
 warm-up): exit status 0 and the same checksum line everywhere, and for tiermalloc the
@@ -45,15 +57,30 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MIMALLOC = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
 DEFAULT_POLICY = os.path.join(HERE, "policies", "two-tiers.yaml")
-CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy"]
+CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy", "tm-sites", "tm-stack1", "tm-stack4", "tm-stack8"]
+TM_CONFIGS = {"tiermalloc", "tm-policy", "tm-sites", "tm-stack1", "tm-stack4", "tm-stack8"}
+
+# Call-site configurations: policy file, what the statistics must show (tier -> the churn
+# leaves, tm_bench_leaf<k>, whose allocations it must have received, exactly), and for stack
+# rules the stack_depth (the negative check runs the policy with one less).
+SITE_CONFIGS = {
+    "tm-sites": {"policy": "sites-functions.yaml", "expect": {"hot": [0, 1], "warm": [2]}},
+    "tm-stack1": {"policy": "stack-depth1.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 1},
+    "tm-stack4": {"policy": "stack-depth4.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 4},
+    "tm-stack8": {"policy": "stack-depth8.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 8},
+}
+SITE_WORKLOADS = {"sites"}  # the workloads the call-site configurations run on
 
 # Workloads: name -> (churn arguments, ops in a full run, ops in a --quick run).
 WORKLOADS = {
     "small": (["small"], 30_000_000, 200_000),
     "threads": (["threads", "{threads}"], 30_000_000, 200_000),
     "mixed": (["mixed"], 8_000_000, 100_000),
+    # 4 leaf sites, malloc 8 frames below the loop (the stack policies' frames), 24 more
+    # frames above it.  Fewer ops: a stack rule costs microseconds per allocation.
+    "sites": (["sites", "--depth", "8", "--sites", "4", "--pad", "24"], 5_000_000, 50_000),
 }
-DEFAULT_WORKLOADS = "small,threads,mixed"
+DEFAULT_WORKLOADS = "small,threads,mixed,sites"
 
 # glibc's allocator functions, for its share of a callgrind profile (libc.so.6 also holds
 # the rest of libc, which churn barely touches).
@@ -65,6 +92,11 @@ GLIBC_MALLOC_FUNCS = re.compile(
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+def applies(cfg, wl):
+    """Whether configuration cfg runs on workload wl (call-site ones only on `sites`)."""
+    return wl in SITE_WORKLOADS if cfg in SITE_CONFIGS else True
 
 
 def clean_env():
@@ -93,10 +125,19 @@ def make_configs(args):
                                        "TIERMALLOC_STRICT": "1"}, f"policy {args.policy}"))
         else:
             cfgs.append(("tm-policy", None, f"skipped: policy {args.policy} not found"))
+        for name, sc in SITE_CONFIGS.items():
+            pol = os.path.join(HERE, "policies", sc["policy"])
+            if os.path.isfile(pol):
+                cfgs.append((name, {"LD_PRELOAD": lib, "TIERMALLOC_POLICY": pol, "TIERMALLOC_STRICT": "1"},
+                             f"policy {os.path.relpath(pol)} (sites workload only)"))
+            else:
+                cfgs.append((name, None, f"skipped: policy {pol} not found"))
     else:
         why = f"{args.lib} not found" if args.lib else "no --lib given"
         cfgs.append(("tiermalloc", None, f"skipped: {why} (build target `tiermalloc`)"))
         cfgs.append(("tm-policy", None, f"skipped: {why}"))
+        for name in SITE_CONFIGS:
+            cfgs.append((name, None, f"skipped: {why}"))
     only = set(args.configs.split(",")) if args.configs else None
     if only:
         cfgs = [c for c in cfgs if c[0] in only]
@@ -122,8 +163,13 @@ def run_once(argv, env, tmp):
     m = re.search(r"^peak_rss_kib (\d+)$", e, re.M)
     rss = int(m.group(1)) if m else ru.ru_maxrss
     e = re.sub(r"^peak_rss_kib \d+\n?", "", e, flags=re.M).strip()
+    # churn sites: allocations per leaf function, what the statistics are checked against.
+    m = re.search(r"^site_allocs ((?:\d+ ?)+)$", e, re.M)
+    site_allocs = [int(x) for x in m.group(1).split()] if m else None
+    e = re.sub(r"^site_allocs [\d ]+\n?", "", e, flags=re.M).strip()
     return {"rc": p.returncode, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "user": ru.ru_utime,
-            "sys": ru.ru_stime, "maxrss_kib": rss, "ru_maxrss_kib": ru.ru_maxrss, "out": o, "err": e}
+            "sys": ru.ru_stime, "maxrss_kib": rss, "ru_maxrss_kib": ru.ru_maxrss, "out": o, "err": e,
+            "site_allocs": site_allocs}
 
 
 def churn_argv(args, wl, ops):
@@ -145,10 +191,12 @@ def median(xs):
 # ---- callgrind ------------------------------------------------------------------------------
 
 def parse_callgrind(path):
-    """Self cost (first event, Ir) per (object, function) of a callgrind output file."""
+    """Self cost (first event, Ir) per (object, function) of a callgrind output file, and
+    the number of calls to each function (by name)."""
     names = {"ob": {}, "fn": {}, "fl": {}}
     cost = collections.Counter()
-    ob = fn = None
+    calls = collections.Counter()
+    ob = fn = cfn = None
     skip_next = False
     total = None
     ref = re.compile(r"^\((\d+)\)(?: (.*))?$")
@@ -186,14 +234,15 @@ def parse_callgrind(path):
             elif key == "cob":
                 name("ob", val)
             elif key == "cfn":
-                name("fn", val)
+                cfn = name("fn", val)
             elif key in ("cfi", "cfl"):
                 name("fl", val)
             elif key == "calls":
                 skip_next = True
+                calls[cfn] += int(val.split()[0])
             elif line.startswith("totals:") or line.startswith("summary:"):
                 total = int(line.split()[1])
-    return total, cost
+    return total, cost, calls
 
 
 def allocator_share(cfg, cost, lib_names):
@@ -209,35 +258,41 @@ def allocator_share(cfg, cost, lib_names):
     return n
 
 
-def run_callgrind(args, cfgs, tmp):
+# Shared objects whose share of a profile the call-site table breaks out (base name prefix ->
+# column): the unwinder (libgcc_s), the dynamic linker (_dl_find_object, asked for each
+# frame's unwind tables), libc (strlen of CIE augmentation strings, among others).
+OBJECT_COLUMNS = [("libgcc_s", "libgcc_s"), ("ld-linux", "ld.so"), ("libc.so", "libc")]
+WALK_FRAME = re.compile(r"walk_frame\(")  # sites.cpp's _Unwind_Backtrace callback: one call per frame
+
+
+def run_callgrind(args, cfgs, tmp, wl, ops_n):
     if not shutil.which("valgrind"):
         log("callgrind: valgrind not found, skipped")
         return {"skipped": "valgrind not found"}
-    res = {"ops": args.callgrind_ops, "workload": "small", "configs": {}}
-    lib_names = {"mimalloc": {os.path.basename(args.mimalloc), "libmimalloc.so.2.0"},
-                 "tiermalloc": {os.path.basename(args.lib or "")},
-                 "tm-policy": {os.path.basename(args.lib or "")}}
+    res = {"ops": ops_n, "workload": wl, "configs": {}}
+    tm_lib = os.path.basename(args.lib or "")
+    lib_names = {"mimalloc": {os.path.basename(args.mimalloc), "libmimalloc.so.2.0"}}
+    lib_names.update({n: {tm_lib} for n in TM_CONFIGS})
     for name, extra, _ in cfgs:
-        if extra is None:
+        if extra is None or not applies(name, wl):
             continue
         per = {}
-        for ops in (args.callgrind_ops, 0):
-            out = os.path.join(tmp, f"cg.{name}.{ops}")
+        for ops in (ops_n, 0):
+            out = os.path.join(tmp, f"cg.{wl}.{name}.{ops}")
             env = clean_env()
             env.update(extra)
-            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + churn_argv(args, "small", ops)
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + churn_argv(args, wl, ops)
             r = run_once(argv, env, tmp)
             if r["rc"] != 0 or not os.path.exists(out):
                 log(f"callgrind {name} ops={ops}: failed (rc {r['rc']}): {r['err'][-500:]}")
                 per = None
                 break
-            total, cost = parse_callgrind(out)
-            per[ops] = (total, cost)
+            per[ops] = parse_callgrind(out)
         if per is None:
             res["configs"][name] = {"error": "valgrind run failed"}
             continue
-        n = args.callgrind_ops
-        (tn, cn), (t0, c0) = per[n], per[0]
+        n = ops_n
+        (tn, cn, kn), (t0, c0, k0) = per[n], per[0]
         alloc_n = allocator_share(name, cn, lib_names)
         alloc_0 = allocator_share(name, c0, lib_names)
         delta = collections.Counter(cn)
@@ -246,12 +301,20 @@ def run_callgrind(args, cfgs, tmp):
         bench_obj = os.path.basename(args.bin)
         top = [(f"{fn} [{os.path.basename(ob or '?')}]", c / n) for (ob, fn), c in delta.most_common()
                if os.path.basename(ob or "") != bench_obj][:8]
+        # Per shared object, per op (the workload's own code is the same in every config).
+        objects = collections.Counter()
+        for (ob, fn), c in delta.items():
+            objects[os.path.basename(ob or "?")] += c
+        frames = sum(v for f, v in kn.items() if f and WALK_FRAME.search(f)) - \
+            sum(v for f, v in k0.items() if f and WALK_FRAME.search(f))
         res["configs"][name] = {
             "ir_total": tn, "ir_startup": t0, "ir_per_op": (tn - t0) / n,
             "alloc_ir_per_op": (alloc_n - alloc_0) / n,
+            "objects_ir_per_op": {ob: c / n for ob, c in objects.most_common() if abs(c / n) >= 0.05},
+            "frames_walked_per_op": frames / n,
             "top_functions_per_op": top,
         }
-        log(f"callgrind {name}: {(tn - t0) / n:.1f} Ir/op")
+        log(f"callgrind {wl} {name}: {(tn - t0) / n:.1f} Ir/op")
     return res
 
 
@@ -271,18 +334,85 @@ def paired_ratio(runs, a, b):
     return statistics.median(ra[k] / rb[k] for k in common)
 
 
-def report(args, cfgs, results, cg):
+# ---- call-site verification -------------------------------------------------------------------
+
+def read_tiers(path):
+    """{tier: {allocations, frees, bytes_allocated}} from a TIERMALLOC_STATS file, or None."""
+    try:
+        with open(path) as f:
+            st = json.load(f)
+        return {t["name"]: {"allocations": t.get("allocations"), "frees": t.get("frees"),
+                            "bytes_allocated": t.get("bytes_allocated")} for t in st.get("tiers", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_site_rules(wl, name, v, site_allocs):
+    """The rules matched: each expected tier received exactly its leaves' allocations."""
+    tiers = v.get("tiers")
+    if site_allocs is None:
+        return [f"{wl}/{name}: churn printed no site_allocs line (not the sites workload?)"]
+    if tiers is None:
+        return [f"{wl}/{name}: no TIERMALLOC_STATS statistics, cannot check that the call-site rules matched"]
+    fails = []
+    checks = {}
+    for tier, leaves in SITE_CONFIGS[name]["expect"].items():
+        want = sum(site_allocs[k] for k in leaves)
+        got = (tiers.get(tier) or {}).get("allocations")
+        checks[tier] = {"want": want, "got": got}
+        if got != want:
+            fails.append(f"{wl}/{name}: tier {tier!r} received {got} allocations, expected {want} "
+                         f"(tm_bench_leaf{leaves}): the call-site rules did not match as they should")
+    v["rule_check"] = checks
+    return fails
+
+
+def check_shallower(wl, name, argv, extra, tmp, env_for, failures):
+    """The policy with stack_depth one less must match nothing: the named frame is exactly
+    stack_depth frames deep (the chain was neither inlined nor tail-called)."""
+    d = SITE_CONFIGS[name]["stack_depth"]
+    with open(extra["TIERMALLOC_POLICY"]) as f:
+        text = f.read()
+    text2, n = re.subn(rf"^stack_depth: *{d}\b", f"stack_depth: {d - 1}", text, flags=re.M)
+    if n != 1:
+        failures.append(f"{wl}/{name}: {extra['TIERMALLOC_POLICY']} has no 'stack_depth: {d}' line")
+        return None
+    pol = os.path.join(tmp, f"{name}-depth{d - 1}.yaml")
+    with open(pol, "w") as f:
+        f.write(text2)
+    stats = os.path.join(tmp, f"stats.{name}.shallower.json")
+    e = dict(extra, TIERMALLOC_POLICY=pol)
+    r = run_once(argv, env_for(e, stats), tmp)
+    tiers = read_tiers(stats) if r["rc"] == 0 else None
+    got = None if tiers is None else sum((t or {}).get("allocations") or 0
+                                         for tn, t in tiers.items() if tn in SITE_CONFIGS[name]["expect"])
+    if r["rc"] != 0:
+        failures.append(f"{wl}/{name} with stack_depth {d - 1}: exit status {r['rc']}: {r['err'][-400:]}")
+    elif got != 0:
+        failures.append(f"{wl}/{name} with stack_depth {d - 1}: {got} allocations matched (expected none): "
+                        f"the matching frame is not exactly {d} deep")
+    return {"stack_depth": d - 1, "matched": got}
+
+
+def fmt_delta(x):
+    return "     -" if x is None or x != x else f"{x:+8.1f}"
+
+
+def report(args, cfgs, results, cg, cg_sites=None):
     lines = []
     lines.append(f"churn benchmark: {args.rounds} round(s), host {platform.node()}, {os.cpu_count()} CPUs")
     for name, extra, note in cfgs:
         lines.append(f"  {name:11s} {note}")
     lines.append("")
-    hdr = f"{'workload':10s} {'config':11s} {'wall s':>7s} {'[min..max]':>15s} {'cpu s':>6s} {'RSS MiB':>8s} {'vs mimalloc':>11s} {'vs glibc':>9s}"
+    hdr = (f"{'workload':10s} {'config':11s} {'wall s':>7s} {'[min..max]':>15s} {'ns/op':>7s} {'cpu s':>6s} "
+           f"{'RSS MiB':>8s} {'vs mimalloc':>11s} {'vs tiermalloc':>13s} {'vs glibc':>9s}")
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for wl, per in results.items():
         runs = per["runs"]
         for name, extra, _ in cfgs:
+            if not applies(name, wl):
+                continue
             if extra is None:
                 lines.append(f"{per['label']:10s} {name:11s}  (skipped)")
                 continue
@@ -293,8 +423,10 @@ def report(args, cfgs, results, cg):
             walls = [r["wall"] for r in rs]
             lines.append(
                 f"{per['label']:10s} {name:11s} {median(walls):7.3f} {f'[{min(walls):.2f}..{max(walls):.2f}]':>15s} "
+                f"{median(walls) / max(per['ops'], 1) * 1e9:7.1f} "
                 f"{median([r['cpu'] for r in rs]):6.2f} {median([r['maxrss_kib'] for r in rs]) / 1024:8.1f} "
-                f"{fmt_ratio(paired_ratio(runs, name, 'mimalloc')):>11s} {fmt_ratio(paired_ratio(runs, name, 'glibc')):>9s}")
+                f"{fmt_ratio(paired_ratio(runs, name, 'mimalloc')):>11s} "
+                f"{fmt_ratio(paired_ratio(runs, name, 'tiermalloc')):>13s} {fmt_ratio(paired_ratio(runs, name, 'glibc')):>9s}")
         lines.append("")
     if cg and cg.get("configs"):
         lines.append(f"instructions (callgrind, churn small, {cg['ops']} ops; per op = one free + one malloc + workload)")
@@ -322,6 +454,48 @@ def report(args, cfgs, results, cg):
             lines.append(f"  {name}: allocator's busiest functions, Ir/op: " +
                          ", ".join(f"{fn} {v:.1f}" for fn, v in d["top_functions_per_op"][:5]))
         lines.append("")
+    if cg_sites and cg_sites.get("configs"):
+        c = cg_sites["configs"]
+        lines.append(f"instructions (callgrind, churn {' '.join(WORKLOADS['sites'][0])}, {cg_sites['ops']} ops; "
+                     "per op = one free + one malloc 8 frames down + workload)")
+        hdr = (f"{'config':11s} {'Ir/op':>8s} {'-mimalloc':>9s} {'-tiermalloc':>11s} {'vs mimalloc':>11s} "
+               f"{'vs tiermalloc':>13s} {'alloc.so':>9s} " + " ".join(f"{col:>8s}" for _, col in OBJECT_COLUMNS) +
+               f" {'frames':>6s}")
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+
+        def ir(n):
+            d = c.get(n, {})
+            return d.get("ir_per_op")
+        for name in CONFIG_ORDER:
+            if name not in c:
+                continue
+            d = c[name]
+            if "error" in d:
+                lines.append(f"{name:11s} {d['error']}")
+                continue
+            x = d["ir_per_op"]
+            objs = d.get("objects_ir_per_op", {})
+            cols = []
+            for prefix, _ in OBJECT_COLUMNS:
+                cols.append(sum(v for ob, v in objs.items() if ob.startswith(prefix)))
+            lines.append(
+                f"{name:11s} {x:8.1f} {fmt_delta(x - ir('mimalloc') if ir('mimalloc') else None):>9s} "
+                f"{fmt_delta(x - ir('tiermalloc') if ir('tiermalloc') else None):>11s} "
+                f"{fmt_ratio(x / ir('mimalloc') if ir('mimalloc') else None):>11s} "
+                f"{fmt_ratio(x / ir('tiermalloc') if ir('tiermalloc') else None):>13s} "
+                f"{d['alloc_ir_per_op']:9.1f} " + " ".join(f"{v:8.1f}" for v in cols) +
+                f" {d.get('frames_walked_per_op', 0):6.1f}")
+        lines.append("  -mimalloc/-tiermalloc: Ir/op minus that configuration's; alloc.so: in the allocator's own "
+                     "object; libgcc_s/ld.so/libc: the unwinder and what it calls; frames: stack frames "
+                     "_Unwind_Backtrace walked per allocation (walk_frame calls)")
+        for name in CONFIG_ORDER:
+            d = c.get(name)
+            if not d or "error" in d or name not in SITE_CONFIGS:
+                continue
+            lines.append(f"  {name}: busiest functions outside churn, Ir/op: " +
+                         ", ".join(f"{fn} {v:.1f}" for fn, v in d["top_functions_per_op"][:6]))
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -344,11 +518,14 @@ def main():
                     help="comma list of configurations that must be measured (else exit 1)")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions with callgrind")
     ap.add_argument("--callgrind-ops", type=int, default=1_000_000, help="ops of the callgrind run (default 1M)")
+    ap.add_argument("--callgrind-sites-ops", type=int, default=200_000,
+                    help="ops of the callgrind run of `sites` (default 200k: stack rules cost ~10^4 Ir/op)")
     args = ap.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 5
     if args.quick:
         args.callgrind_ops = min(args.callgrind_ops, 100_000)
+        args.callgrind_sites_ops = min(args.callgrind_sites_ops, 20_000)
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
         log(f"run.py: {args.bin}: not an executable (build target `churn`)")
@@ -383,9 +560,13 @@ def main():
                    "verify": {}, "runs": {}}
             results[wl] = per
             for name, extra, _ in live:
-                stats = os.path.join(tmp, f"stats.{name}.{wl}.json") if name in ("tiermalloc", "tm-policy") else None
+                if not applies(name, wl):
+                    continue
+                stats = os.path.join(tmp, f"stats.{name}.{wl}.json") if name in TM_CONFIGS else None
                 r = run_once(argv, env_for(extra, stats), tmp)
                 v = {"rc": r["rc"], "out": r["out"], "wall": r["wall"]}
+                if r["site_allocs"] is not None:
+                    v["site_allocs"] = r["site_allocs"]
                 if r["rc"] != 0:
                     failures.append(f"{wl}/{name}: exit status {r['rc']}: {r['err'][-400:]}")
                 elif per["checksum"] is None:
@@ -395,14 +576,13 @@ def main():
                 if r["err"]:
                     v["stderr"] = r["err"][-400:]
                 if stats:
-                    try:
-                        with open(stats) as f:
-                            st = json.load(f)
-                        v["tiers"] = {t["name"]: {"allocations": t.get("allocations"), "frees": t.get("frees"),
-                                                  "bytes_allocated": t.get("bytes_allocated")} for t in st.get("tiers", [])}
-                    except (OSError, ValueError) as e:
-                        v["tiers"] = None
-                        log(f"note: {wl}/{name}: no statistics from TIERMALLOC_STATS ({e})")
+                    v["tiers"] = read_tiers(stats)
+                    if v["tiers"] is None:
+                        log(f"note: {wl}/{name}: no statistics from TIERMALLOC_STATS")
+                if name in SITE_CONFIGS and r["rc"] == 0:
+                    failures += check_site_rules(wl, name, v, r["site_allocs"])
+                    if SITE_CONFIGS[name].get("stack_depth", 1) > 1:
+                        v["shallower"] = check_shallower(wl, name, argv, extra, tmp, env_for, failures)
                 per["verify"][name] = v
             log(f"verified {per['label']}: {per['checksum']}")
 
@@ -411,8 +591,9 @@ def main():
             for wl in wls:
                 per = results[wl]
                 argv = [args.bin] + per["argv"]
-                k = rnd % len(live) if live else 0
-                for name, extra, _ in live[k:] + live[:k]:
+                here = [c for c in live if applies(c[0], wl)]
+                k = rnd % len(here) if here else 0
+                for name, extra, _ in here[k:] + here[:k]:
                     r = run_once(argv, env_for(extra), tmp)
                     if r["rc"] != 0:
                         failures.append(f"{wl}/{name} round {rnd}: exit status {r['rc']}: {r['err'][-400:]}")
@@ -425,7 +606,10 @@ def main():
                          "maxrss_kib": r["maxrss_kib"]})
             log(f"round {rnd + 1}/{args.rounds} done")
 
-        cg = run_callgrind(args, cfgs, tmp) if args.callgrind else None
+        cg = run_callgrind(args, cfgs, tmp, "small", args.callgrind_ops) if args.callgrind else None
+        cg_sites = None
+        if args.callgrind and "sites" in wls:
+            cg_sites = run_callgrind(args, cfgs, tmp, "sites", args.callgrind_sites_ops)
 
     # Summaries, into the JSON as well.
     for wl, per in results.items():
@@ -435,24 +619,30 @@ def main():
             if not rs:
                 continue
             summ[name] = {"wall_median": median([r["wall"] for r in rs]),
+                          "ns_per_op": median([r["wall"] for r in rs]) / max(per["ops"], 1) * 1e9,
                           "cpu_median": median([r["cpu"] for r in rs]),
                           "maxrss_kib_median": median([r["maxrss_kib"] for r in rs]),
                           "vs_mimalloc": paired_ratio(per["runs"], name, "mimalloc"),
+                          "vs_tiermalloc": paired_ratio(per["runs"], name, "tiermalloc"),
                           "vs_glibc": paired_ratio(per["runs"], name, "glibc")}
         per["summary"] = summ
 
-    print(report(args, cfgs, results, cg))
+    print(report(args, cfgs, results, cg, cg_sites))
 
     if args.expect:
         for name in args.expect.split(","):
+            if not any(applies(name, wl) for wl in results):
+                failures.append(f"{name}: expected configuration, but no selected workload runs it")
             for wl, per in results.items():
-                if not per["runs"].get(name):
+                if applies(name, wl) and not per["runs"].get(name):
                     failures.append(f"{wl}/{name}: expected configuration not measured")
 
     doc = {"version": 1, "host": platform.node(), "cpus": os.cpu_count(), "rounds": args.rounds,
            "quick": args.quick,
-           "configs": [{"name": n, "env": e, "note": note, "skipped": e is None} for n, e, note in cfgs],
-           "workloads": results, "callgrind": cg, "failures": failures, "ok": not failures}
+           "configs": [{"name": n, "env": e, "note": note, "skipped": e is None,
+                        "workloads": [w for w in results if applies(n, w)]} for n, e, note in cfgs],
+           "workloads": results, "callgrind": cg, "callgrind_sites": cg_sites, "failures": failures,
+           "ok": not failures}
     if args.json:
         tmpjson = args.json + ".tmp"
         with open(tmpjson, "w") as f:
@@ -464,7 +654,7 @@ def main():
         if args.expect:
             for name in args.expect.split(","):
                 for wl, per in back["workloads"].items():
-                    if name not in per.get("summary", {}):
+                    if applies(name, wl) and name not in per.get("summary", {}):
                         failures.append(f"{args.json}: {wl} has no summary for {name}")
 
     for f in failures:

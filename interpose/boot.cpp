@@ -103,16 +103,17 @@ void on_thread_exit(void*) {
 void atfork_prepare() {
   lock_registry();
   mmap_table_lock();
-  big_table_lock();
+  own_table_lock();
 }
 void atfork_parent() {
-  big_table_unlock();
+  own_table_unlock();
   mmap_table_unlock();
   unlock_registry();
 }
 void atfork_child() {
-  big_table_unlock();
+  own_table_unlock();
   mmap_table_unlock();
+  transient_after_fork_child();
   // Only the forking thread lives on.  The others' counters stay in the child's copy of
   // their TLS; fold them into the totals and forget them.
   ThreadState* self = &t_state;
@@ -197,6 +198,15 @@ void build_tier_arenas(CompiledPolicy& pol) {
     CompiledTier& t = pol.tiers[i];
     for (int v = 0; v < kMaxViews; ++v) g_view_slot[i][v] = -1;
     if (!t.available) continue;
+    if (t.transient) {
+      if (!transient_init()) {
+        diag::Line l;
+        l.s("tier '").s(t.name).s("': libpmem (libpmem.so.1) cannot be loaded; its allocations take the fallback chain");
+        diag::emit(diag::kWarn, l);
+        t.available = false;
+      }
+      continue;
+    }
     if (t.nviews > 0) {
       if (!build_slot(i, t, t.view_nodes[0])) {
         t.available = false;
@@ -282,9 +292,10 @@ void load_and_publish() {
     for (int i = 1; i < g_compiled.ntiers; ++i) {
       diag::Line l;
       const CompiledTier& t = g_compiled.tiers[i];
-      l.s("tier ").s(t.name).s(": ").s(t.available ? "nodes " : "unavailable, ")
-          .s(t.available ? policy::describe_nodes(t.nodes).c_str() : "").s(t.available ? " " : "")
-          .s(t.available ? policy::mode_name(t.mode) : "").s(" (").s(t.why).s(")");
+      l.s("tier ").s(t.name).s(": ");
+      if (!t.available) l.s("unavailable (").s(t.why).s(")");
+      else if (t.transient) l.s(t.why);
+      else l.s("nodes ").s(policy::describe_nodes(t.nodes).c_str()).s(" ").s(policy::mode_name(t.mode)).s(" (").s(t.why).s(")");
       diag::emit(diag::kInfo, l);
     }
   }

@@ -84,6 +84,18 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
 }
 
 void* try_tier(ThreadState& ts, int tier, const Req& r) {
+  const CompiledPolicy* pol = policy();
+  if (pol && tier > 0 && pol->tiers[tier].transient) {
+    // File-backed: its own mapping per block, fresh (so zeroed) from the file.
+    if (r.op == kOpAligned && r.align > 4096) return nullptr;
+    void* p = transient_alloc(ts, tier, r.size);
+    if (p && r.op == kOpRealloc) {
+      size_t old = mi_usable_size(r.old);
+      std::memcpy(p, r.old, old < r.size ? old : r.size);
+      release(r.old);
+    }
+    return p;
+  }
   mi_heap_t* h = ts.heap[tier];
   if (!h) {
     mi_arena_id_t id;
@@ -97,75 +109,6 @@ void* try_tier(ThreadState& ts, int tier, const Req& r) {
   return heap_op(h, r);
 }
 
-// ---- alignments above what a mimalloc arena can give ---------------------------------------
-// mimalloc aligns within its 32 MiB segments, so at most 16 MiB.  Larger alignments (rare:
-// huge-page-aligned buffers) get their own mapping, bound like the tier, and a row in a
-// small table that free/realloc/malloc_usable_size consult on their slow path.
-constexpr size_t kArenaMaxAlign = size_t{16} << 20;
-constexpr int kMaxBigAligned = 256;
-struct BigAligned {
-  uintptr_t addr;
-  size_t size;   // requested
-  size_t len;    // mapped
-  int tier;
-};
-BigAligned g_big[kMaxBigAligned];
-std::atomic<bool> g_big_lock{false};
-struct BigLock {
-  BigLock() { while (g_big_lock.exchange(true, std::memory_order_acquire)) sched_yield(); }
-  ~BigLock() { g_big_lock.store(false, std::memory_order_release); }
-};
-
-void* big_aligned_alloc(ThreadState& ts, int tier, const Req& r) {
-  size_t ps = 4096;
-  size_t len = (r.size + ps - 1) & ~(ps - 1);
-  if (len < r.size || len + r.align < len) return nullptr;
-  void* m = tiermalloc_sys_mmap(nullptr, len + r.align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return nullptr;
-  uintptr_t a = reinterpret_cast<uintptr_t>(m), start = (a + r.align - 1) & ~(r.align - 1);
-  if (start > a) tiermalloc_sys_munmap(m, start - a);
-  if (a + len + r.align > start + len) tiermalloc_sys_munmap(reinterpret_cast<void*>(start + len), a + len + r.align - start - len);
-  const CompiledPolicy* pol = policy();
-  if (pol && tier > 0 && tier < pol->ntiers && pol->tiers[tier].available)
-    topo::bind_range(reinterpret_cast<void*>(start), len, pol->tiers[tier].mode, pol->tiers[tier].nodes);
-  BigLock lock;
-  for (auto& b : g_big) {
-    if (b.addr) continue;
-    b = BigAligned{start, r.size, len, tier};
-    ts.allocs[tier]++;
-    ts.bytes[tier] += r.size;
-    return reinterpret_cast<void*>(start);
-  }
-  tiermalloc_sys_munmap(reinterpret_cast<void*>(start), len);
-  return nullptr;
-}
-
-BigAligned* big_find(const void* p) {
-  for (auto& b : g_big)
-    if (b.addr && b.addr == reinterpret_cast<uintptr_t>(p)) return &b;
-  return nullptr;
-}
-
-bool big_free(void* p) {
-  BigAligned b;
-  {
-    BigLock lock;
-    BigAligned* e = big_find(p);
-    if (!e) return false;
-    b = *e;
-    e->addr = 0;
-  }
-  tiermalloc_sys_munmap(p, b.len);
-  g_totals.frees[b.tier].fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-size_t big_size(const void* p) {
-  BigLock lock;
-  BigAligned* e = big_find(p);
-  return e ? e->size : 0;
-}
-
 void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
   static std::atomic<uint32_t> warned{0};
   uint32_t bit = 1u << tier;
@@ -176,11 +119,6 @@ void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
 }
 
 }  // namespace
-
-void big_table_lock() {
-  while (g_big_lock.exchange(true, std::memory_order_acquire)) sched_yield();
-}
-void big_table_unlock() { g_big_lock.store(false, std::memory_order_release); }
 
 void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
   const Req r{size, align, old, ra, api, op};
@@ -197,7 +135,7 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   int rule = -1;
   int tier = plan->tier_for(r.size, r.api, &rule);
   if (r.op == kOpAligned && r.align > kArenaMaxAlign) {
-    void* p = big_aligned_alloc(ts, tier, r);
+    void* p = own_aligned_alloc(ts, tier, r.size, r.align);
     if (!p) errno = ENOMEM;
     else errno = saved_errno;
     return p;
@@ -247,7 +185,7 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
 
 void free_slow(void* p) {
   if (!p || boot_owns(p)) return;
-  if (big_free(p)) return;
+  if (own_free(p)) return;
   // Not from our arenas nor our bootstrap buffer: a pointer we never handed out.  Freeing
   // it through mimalloc would corrupt memory; ignoring it leaks at worst.
   static std::atomic<int> reported{0};
@@ -260,7 +198,7 @@ void free_slow(void* p) {
 
 size_t usable_slow(const void* p) {
   if (p && boot_owns(p)) return boot_size(p);
-  return p ? big_size(p) : 0;
+  return p ? own_size(p) : 0;
 }
 
 void* realloc_move(void* p, size_t size, uintptr_t ra) {
@@ -275,11 +213,8 @@ void* realloc_move(void* p, size_t size, uintptr_t ra) {
 
 int tier_of_slow(const void* p) {
   if (!p) return -1;
-  {
-    BigLock lock;
-    if (BigAligned* b = big_find(p)) return b->tier;
-  }
-  return mmap_tier_of(p);
+  int t = own_tier(p);
+  return t >= 0 ? t : mmap_tier_of(p);
 }
 
 void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
@@ -291,11 +226,12 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
     }
     return q;
   }
-  if (size_t old = big_size(p)) {
+  if (size_t old = own_size(p)) {
+    // A block of our own mapping (big alignment, transient): move it where its new size goes.
     void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);
     if (q) {
       std::memcpy(q, p, old < size ? old : size);
-      big_free(p);
+      own_free(p);
     }
     return q;
   }

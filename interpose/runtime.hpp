@@ -167,6 +167,11 @@ struct Totals {
   std::atomic<uint64_t> fallbacks_out[kMaxTiers];
   std::atomic<uint64_t> mmap_live[kMaxTiers];
   std::atomic<uint64_t> mmap_count[kMaxTiers];
+  std::atomic<uint64_t> file_live[kMaxTiers];     // transient: file space in use
+  std::atomic<uint64_t> file_peak[kMaxTiers];
+  std::atomic<uint64_t> fallback_budget[kMaxTiers];   // transient: refused, over `size`
+  std::atomic<uint64_t> fallback_no_space[kMaxTiers]; // transient: the filesystem said no
+  std::atomic<bool> is_pmem[kMaxTiers];
 };
 extern Totals g_totals;
 /** Sums live threads' counters into *out (allocs, bytes, frees); takes the registry lock. */
@@ -176,8 +181,25 @@ void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees);
  *  their tables consistent.  Rank: registry, then mmap table, then big-aligned table. */
 void mmap_table_lock();
 void mmap_table_unlock();
-void big_table_lock();
-void big_table_unlock();
+void own_table_lock();
+void own_table_unlock();
+
+// ---- blocks outside the arenas (own_maps.cpp) ------------------------------------------
+// Alignments above mimalloc's 16 MiB, and transient tiers' file-backed blocks: each its own
+// mapping, recorded in a table that free/realloc/malloc_usable_size consult on their slow
+// path (a pointer outside the arenas).
+inline constexpr size_t kArenaMaxAlign = size_t{16} << 20;
+void* own_aligned_alloc(ThreadState& ts, int tier, size_t size, size_t align);
+/** A block of a transient tier; NULL when its budget or its filesystem is full. */
+void* transient_alloc(ThreadState& ts, int tier, size_t size);
+bool own_free(void* p);
+size_t own_size(const void* p);
+int own_tier(const void* p);
+/** Loads libpmem (only processes with a transient tier pay for it). */
+bool transient_init();
+/** In a forked child: give it its own copy of every transient block (as a private
+ *  anonymous mapping would be), instead of sharing the parent's file pages. */
+void transient_after_fork_child();
 
 // ---- call sites (sites.cpp) ------------------------------------------------------------
 /** The plan of the site at ra (named and decided on first sight).  *cacheable is false for

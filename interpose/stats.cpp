@@ -161,7 +161,16 @@ void write_stats_at_exit() {
       bool first = true;
       for (int k = 0; t && k < kNodeWords * 64; ++k)
         if (t->nodes.test(k)) { o.s(first ? "" : ", ").u(static_cast<uint64_t>(k)); first = false; }
-      o.s("], \"kind\": \"numa\", \"available\": ").s(!t || t->available ? "true" : "false");
+      bool transient = t && t->transient;
+      o.s("], \"kind\": ").s(transient ? "\"transient\"" : "\"numa\"").s(", \"available\": ").s(!t || t->available ? "true" : "false");
+      if (transient) {
+        o.s(", \"path\": ").q(t->path).s(", \"is_pmem\": ").s(g_totals.is_pmem[i].load() ? "true" : "false");
+        o.s(", \"file_bytes_live\": ").u(g_totals.file_live[i].load()).s(", \"file_bytes_peak\": ").u(g_totals.file_peak[i].load());
+        o.s(", \"size\": ");
+        if (t->transient_size) o.u(t->transient_size);
+        else o.s("null");
+        o.s(", \"fallbacks\": {\"budget\": ").u(g_totals.fallback_budget[i].load()).s(", \"no_space\": ").u(g_totals.fallback_no_space[i].load()).s("}");
+      }
       o.s(", \"allocations\": ").u(a).s(", \"frees\": ").u(f).s(", \"bytes_allocated\": ").u(b);
       o.s(", \"fallbacks_out\": ").u(g_totals.fallbacks_out[i].load());
       o.s(", \"mmap_count\": ").u(g_totals.mmap_count[i].load()).s(", \"mmap_bytes_live\": ").u(g_totals.mmap_live[i].load());

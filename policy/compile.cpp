@@ -3,6 +3,9 @@
 // data of compiled.hpp.  Runs once per process, on the slow path.
 #include "policy/compile.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -70,7 +73,21 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     ct.available = false;
     std::string why;
     if (t.transient) {
-      why = "transient tiers are not built by this version of tiermalloc yet";
+      ct.transient = true;
+      ct.transient_size = t.transient_size;
+      struct stat st;
+      if (t.transient_path.size() >= sizeof ct.path) {
+        why = "transient path is too long";
+      } else if (stat(t.transient_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        why = "transient path " + t.transient_path + " is not a directory here";
+      } else if (access(t.transient_path.c_str(), W_OK | X_OK) != 0) {
+        why = "transient path " + t.transient_path + " is not writable";
+      } else {
+        copy_name(ct.path, sizeof ct.path, t.transient_path);
+        ct.available = true;
+        why = "transient files in " + t.transient_path +
+              (t.transient_size ? ", at most " + std::to_string(t.transient_size >> 20) + " MiB" : "");
+      }
     } else if (t.has_nodes) {
       std::string missing;
       for (int n : t.nodes) {

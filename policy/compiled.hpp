@@ -53,6 +53,11 @@ struct CompiledTier {
   uint8_t nfallback;
   uint8_t fallback[kMaxFallback];  // tier indices tried in order when this tier is exhausted
   char why[160];            // how the nodes were chosen, or why the tier is unavailable
+  // Transient tiers: file-backed space in a directory (fsdax for true pmem), one unlinked
+  // file per allocation, not a mimalloc arena.
+  bool transient;
+  char path[256];
+  uint64_t transient_size;  // budget of file space in use; 0 = none but the filesystem's
   // `initiator: thread`: the selection seen from each initiator node; a thread takes the
   // view of the node it runs on when it first allocates from the tier.  0 = one for all.
   uint8_t nviews;

@@ -44,9 +44,10 @@ struct TierSpec {
   bool per_thread = false;         // `initiator: thread`
   TierMode mode = TierMode::kDefault;
   uint64_t limit = 0;              // 0 = none
-  bool transient = false;          // `transient: {...}` (not built yet by this version)
+  bool transient = false;          // `transient: { path: DIR, size: BUDGET }`
   Loc transient_loc;
-  std::string transient_path;      // TIERMALLOC_TRANSIENT_PATH, when set
+  std::string transient_path;      // its directory (TIERMALLOC_TRANSIENT_PATH overrides)
+  uint64_t transient_size = 0;     // budget of file space in use; 0 = the filesystem's
 };
 
 struct RuleSpec {

@@ -196,6 +196,17 @@ class Parser {
       if (auto x = d["transient"]) {
         t.transient = true;
         t.transient_loc = loc(x);
+        if (!x.IsMap()) {
+          error(x, "expected 'transient' to be a mapping such as { path: /mnt/pmem0, size: 64GiB }");
+        } else {
+          check_keys(x, {"path", "size"}, "transient tier '" + t.name + "'");
+          if (auto pth = x["path"]) t.transient_path = scalar(pth, "path");
+          else error(x, "transient tier '" + t.name + "' has no 'path' (expected a directory, e.g. an fsdax mount)");
+          if (auto sz = x["size"]) {
+            std::string e;
+            if (!sz.IsScalar() || !parse_size(sz.Scalar(), &t.transient_size, &e)) error(sz, sz.IsScalar() ? e : "expected a size for 'size'");
+          }
+        }
       }
       if (t.has_nodes + !t.select.empty() + !t.kind.empty() + t.transient != 1)
         error(it->first, "tier '" + t.name + "' needs exactly one of 'nodes', 'select', 'kind' or 'transient'");

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+// interpose/own_maps.cpp -- blocks that live outside the mimalloc arenas, each in a mapping
+// of its own: alignments above 16 MiB, and the blocks of transient tiers.
+//
+// Transient tiers: every block is a file of its own, created unlinked (O_TMPFILE, mode
+// 0600: it never has a name, so nothing is left behind after exit, _exit, a crash or
+// kill -9) in the tier's directory and mapped with libpmem's pmem_map_file -- true
+// persistent memory on an fsdax mount, a paged shared file mapping elsewhere.  free unmaps,
+// which gives the space back to the filesystem.  Metadata (this table) stays in DRAM.
+// libpmem is dlopen'ed only by processes whose policy has a transient tier.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "interpose/diag.hpp"
+#include "interpose/runtime.hpp"
+#include "topology/bind.hpp"
+
+extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
+extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
+
+namespace tiermalloc::rt {
+namespace {
+
+constexpr int kMaxOwn = 4096;
+struct OwnBlock {
+  uintptr_t addr;
+  size_t size;     // requested
+  size_t len;      // mapped
+  int tier;
+  bool transient;
+};
+OwnBlock g_own[kMaxOwn];
+std::atomic<bool> g_lock{false};
+
+struct Lock {
+  Lock() { own_table_lock(); }
+  ~Lock() { own_table_unlock(); }
+};
+
+// libpmem, loaded on demand.
+using map_file_fn = void* (*)(const char*, size_t, int, mode_t, size_t*, int*);
+using unmap_fn = int (*)(void*, size_t);
+std::atomic<map_file_fn> g_map_file{nullptr};
+std::atomic<unmap_fn> g_unmap{nullptr};
+constexpr int kPmemFileCreate = 1 << 0;   // PMEM_FILE_CREATE
+constexpr int kPmemFileTmpfile = 1 << 3;  // PMEM_FILE_TMPFILE
+
+OwnBlock* find(const void* p) {
+  for (auto& b : g_own)
+    if (b.addr && b.addr == reinterpret_cast<uintptr_t>(p)) return &b;
+  return nullptr;
+}
+
+bool record(ThreadState& ts, uintptr_t addr, size_t size, size_t len, int tier, bool transient) {
+  Lock lock;
+  for (auto& b : g_own) {
+    if (b.addr) continue;
+    b = OwnBlock{addr, size, len, tier, transient};
+    if (!transient) {  // transient blocks are counted by alloc_slow, like any tier's
+      ts.allocs[tier]++;
+      ts.bytes[tier] += size;
+    }
+    return true;
+  }
+  return false;
+}
+
+void unmap(const OwnBlock& b) {
+  if (b.transient) {
+    unmap_fn u = g_unmap.load(std::memory_order_acquire);
+    if (u) u(reinterpret_cast<void*>(b.addr), b.len);
+    else tiermalloc_sys_munmap(reinterpret_cast<void*>(b.addr), b.len);
+    g_totals.file_live[b.tier].fetch_sub(b.len, std::memory_order_relaxed);
+  } else {
+    tiermalloc_sys_munmap(reinterpret_cast<void*>(b.addr), b.len);
+  }
+}
+
+}  // namespace
+
+void own_table_lock() {
+  while (g_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void own_table_unlock() { g_lock.store(false, std::memory_order_release); }
+
+void* own_aligned_alloc(ThreadState& ts, int tier, size_t size, size_t align) {
+  size_t ps = 4096;
+  size_t len = (size + ps - 1) & ~(ps - 1);
+  if (len < size || len + align < len) return nullptr;
+  void* m = tiermalloc_sys_mmap(nullptr, len + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  uintptr_t a = reinterpret_cast<uintptr_t>(m), start = (a + align - 1) & ~(align - 1);
+  if (start > a) tiermalloc_sys_munmap(m, start - a);
+  if (a + len + align > start + len) tiermalloc_sys_munmap(reinterpret_cast<void*>(start + len), a + len + align - start - len);
+  const CompiledPolicy* pol = policy();
+  if (pol && tier > 0 && tier < pol->ntiers && pol->tiers[tier].available && !pol->tiers[tier].transient)
+    topo::bind_range(reinterpret_cast<void*>(start), len, pol->tiers[tier].mode, pol->tiers[tier].nodes);
+  if (record(ts, start, size, len, tier, false)) return reinterpret_cast<void*>(start);
+  tiermalloc_sys_munmap(reinterpret_cast<void*>(start), len);
+  return nullptr;
+}
+
+bool transient_init() {
+  if (g_map_file.load(std::memory_order_acquire)) return true;
+  void* h = dlopen("libpmem.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return false;
+  auto mf = reinterpret_cast<map_file_fn>(dlsym(h, "pmem_map_file"));
+  auto um = reinterpret_cast<unmap_fn>(dlsym(h, "pmem_unmap"));
+  if (!mf || !um) return false;
+  g_unmap.store(um, std::memory_order_release);
+  g_map_file.store(mf, std::memory_order_release);
+  return true;
+}
+
+void* transient_alloc(ThreadState& ts, int tier, size_t size) {
+  const CompiledPolicy* pol = policy();
+  map_file_fn map_file = g_map_file.load(std::memory_order_acquire);
+  if (!pol || !map_file || tier <= 0 || tier >= pol->ntiers) return nullptr;
+  const CompiledTier& t = pol->tiers[tier];
+  size_t len = (size + 4095) & ~size_t{4095};
+  if (len == 0 || len < size) return nullptr;
+  // The budget counts file space reserved, before the file is made: racing threads may
+  // overshoot by one block each, never more.
+  uint64_t live = g_totals.file_live[tier].fetch_add(len, std::memory_order_relaxed) + len;
+  if (t.transient_size && live > t.transient_size) {
+    g_totals.file_live[tier].fetch_sub(len, std::memory_order_relaxed);
+    g_totals.fallback_budget[tier].fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  int saved = errno;
+  size_t mapped = 0;
+  int is_pmem = 0;
+  void* p = map_file(t.path, len, kPmemFileCreate | kPmemFileTmpfile, 0600, &mapped, &is_pmem);
+  if (!p) {
+    g_totals.file_live[tier].fetch_sub(len, std::memory_order_relaxed);
+    g_totals.fallback_no_space[tier].fetch_add(1, std::memory_order_relaxed);
+    errno = saved;
+    return nullptr;
+  }
+  errno = saved;
+  if (mapped != len) g_totals.file_live[tier].fetch_add(mapped - len, std::memory_order_relaxed);
+  uint64_t peak = g_totals.file_peak[tier].load(std::memory_order_relaxed);
+  uint64_t now = g_totals.file_live[tier].load(std::memory_order_relaxed);
+  while (now > peak && !g_totals.file_peak[tier].compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  if (is_pmem) g_totals.is_pmem[tier].store(true, std::memory_order_relaxed);
+  if (!record(ts, reinterpret_cast<uintptr_t>(p), size, mapped, tier, true)) {
+    unmap(OwnBlock{reinterpret_cast<uintptr_t>(p), size, mapped, tier, true});
+    return nullptr;
+  }
+  return p;
+}
+
+bool own_free(void* p) {
+  OwnBlock b;
+  {
+    Lock lock;
+    OwnBlock* e = find(p);
+    if (!e) return false;
+    b = *e;
+    e->addr = 0;
+  }
+  unmap(b);
+  g_totals.frees[b.tier].fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+size_t own_size(const void* p) {
+  Lock lock;
+  OwnBlock* e = find(p);
+  return e ? e->size : 0;
+}
+
+int own_tier(const void* p) {
+  Lock lock;
+  OwnBlock* e = find(p);
+  return e ? e->tier : -1;
+}
+
+void transient_after_fork_child() {
+  // The child holds the parent's shared file pages; a private anonymous mapping would give
+  // it a copy instead.  So: a new unlinked file per block, the contents copied in, mapped
+  // over the same addresses.  One thread lives here; the table lock was taken by prepare
+  // and released just before.  Where no file can be made, the copy goes to anonymous
+  // memory: the child keeps its data either way.
+  const CompiledPolicy* pol = policy();
+  if (!pol) return;
+  for (auto& b : g_own) {
+    if (!b.addr || !b.transient) continue;
+    void* addr = reinterpret_cast<void*>(b.addr);
+    int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, pol->tiers[b.tier].path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    bool done = false;
+    if (fd >= 0) {
+      size_t off = 0;
+      bool ok = ftruncate(fd, static_cast<off_t>(b.len)) == 0;
+      while (ok && off < b.len) {
+        ssize_t w = pwrite(fd, static_cast<char*>(addr) + off, b.len - off, static_cast<off_t>(off));
+        if (w <= 0) ok = false;
+        else off += static_cast<size_t>(w);
+      }
+      if (ok && tiermalloc_sys_mmap(addr, b.len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == addr) done = true;
+      close(fd);
+    }
+    if (!done) {
+      void* copy = tiermalloc_sys_mmap(nullptr, b.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (copy == MAP_FAILED) continue;  // nothing better: the child shares the parent's pages
+      std::memcpy(copy, addr, b.len);
+      syscall(SYS_mremap, copy, b.len, b.len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
+    }
+  }
+}
+
+}  // namespace tiermalloc::rt
