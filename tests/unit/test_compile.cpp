@@ -138,11 +138,23 @@ TEST(Compile, SelectorsResolveOnTheMachine) {
   EXPECT_NE(std::string(r->c.tiers[1].why).find("lowest latency"), std::string::npos) << r->c.tiers[1].why;
 }
 
-TEST(Compile, TransientTierIsReportedUnavailableNotAnError) {
-  auto r = compile("tiers:\n  near: {nodes: [0]}\n  scratch: {transient: {path: /tmp, size: 1GiB}}\nfallback: [near]\n");
-  ASSERT_TRUE(r->ok);
-  EXPECT_FALSE(r->c.tiers[2].available);
+TEST(Compile, TransientTiers) {
+  auto r = compile("tiers:\n  near: {nodes: [0]}\n  scratch: {transient: {path: /tmp, size: 1GiB}}\n"
+                   "  gone: {transient: {path: /nonexistent/dir}}\nfallback: [near]\n");
+  ASSERT_TRUE(r->ok) << r->problems[0].str();
+  EXPECT_TRUE(r->c.tiers[2].transient);
+  EXPECT_TRUE(r->c.tiers[2].available);
+  EXPECT_STREQ(r->c.tiers[2].path, "/tmp");
+  EXPECT_EQ(r->c.tiers[2].transient_size, 1ull << 30);
+  EXPECT_FALSE(r->c.tiers[3].available);
   ASSERT_EQ(r->notes.size(), 1u);
+  EXPECT_NE(r->notes[0].find("transient path /nonexistent/dir is not a directory here"), std::string::npos) << r->notes[0];
+  auto bad = compile("tiers:\n  s: {transient: {size: 1GiB, where: x}}\n");
+  EXPECT_FALSE(bad->ok);
+  std::string all;
+  for (const auto& p : bad->problems) all += p.str() + "\n";
+  EXPECT_NE(all.find("unknown key 'where' in transient tier 's' (expected one of path, size)"), std::string::npos) << all;
+  EXPECT_NE(all.find("transient tier 's' has no 'path'"), std::string::npos) << all;
 }
 
 // The hot path's per-interface intervals must answer exactly as first-match over the rules.
