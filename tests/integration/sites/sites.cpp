@@ -13,7 +13,9 @@
 #include <cstring>
 #include <string>
 
-extern "C" void* lib_alloc(size_t n);  // libsite_linked.so
+extern "C" void* lib_alloc(size_t n);    // libsite_linked.so
+extern "C" void* lib_new(size_t n);
+extern "C" void* lib_wrapped(size_t n);
 
 namespace {
 int (*tier_of)(const void*);
@@ -132,6 +134,8 @@ int main(int argc, char** argv) {
   expect("static_alloc (static, main binary)", static_alloc(100), "staticfn");
   expect("app::Solver::make (new[], demangled)", app::Solver::make(100), "solver");
   expect("lib_alloc in libsite_linked.so", lib_alloc(100), "linked");
+  expect("lib_new in libsite_linked.so", lib_new(100), "linked");
+  expect("lib_wrapped -> lib_xmalloc in libsite_linked.so", lib_wrapped(100), "linked");
   expect("malloc from main() itself", std::malloc(100), "near");
 
   using fn = void* (*)(size_t);
@@ -139,6 +143,8 @@ int main(int argc, char** argv) {
   if (!h) { std::printf("dlopen: %s\n", dlerror()); return 1; }
   auto f = reinterpret_cast<fn>(dlsym(h, "lib_alloc"));
   expect("lib_alloc in libsite_dl.so, 8 KiB", f(8192), "dl");
+  expect("lib_new in libsite_dl.so, 8 KiB", reinterpret_cast<fn>(dlsym(h, "lib_new"))(8192), "dl");
+  expect("lib_wrapped in libsite_dl.so, 8 KiB", reinterpret_cast<fn>(dlsym(h, "lib_wrapped"))(8192), "dl");
   expect("lib_alloc in libsite_dl.so, 100 B (size rule)", f(100), "near");
   void* old_addr = reinterpret_cast<void*>(f);
   dlclose(h);
