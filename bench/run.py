@@ -11,7 +11,10 @@ Configurations (each a way of starting the same `churn` binary):
                silently measuring plain allocation)
 Call-site configurations, measured on the `sites` workload only (TIERMALLOC_STRICT=1 too):
   tm-sites     bench/policies/sites-functions.yaml: function rules naming churn's leaf
-               functions; every site decided once, then cached (a seen site's cost)
+               functions, to two tiers and the default; every site decided once, then
+               cached (a seen site's cost)
+  tm-sites-1tier  bench/policies/sites-one-tier.yaml: the same, all leaves to one tier
+               (the matching alone, without spreading the blocks over three heaps)
   tm-stack1    bench/policies/stack-depth1.yaml: a stack rule matching frame 1 (the site)
   tm-stack4    bench/policies/stack-depth4.yaml: stack_depth 4, the matching frame is the 4th
   tm-stack8    bench/policies/stack-depth8.yaml: stack_depth 8, the matching frame is the 8th
@@ -27,7 +30,7 @@ warm-up): exit status 0 and the same checksum line everywhere, and for tiermallo
 statistics file (tier allocation counts go into the JSON).  Then --rounds timed rounds,
 round-robin over the configurations (the starting configuration rotates each round), each
 run timed by wall clock and os.wait4 (user+sys time, peak RSS).  The table shows medians
-and, against mimalloc and glibc, the median of per-round ratios (paired: the same round's
+and, against mimalloc, tiermalloc (no policy) and glibc, the median of per-round ratios (paired: the same round's
 runs are close in time, which cancels some of the machine's drift).
 
 --callgrind adds instruction counts (valgrind --tool=callgrind) of `churn small`, as
@@ -36,8 +39,13 @@ is the steady-state cost of one free + malloc + the workload's own writes and ch
 The allocator's share (instructions executed in its shared object; for glibc, in libc's
 malloc functions) is shown too, with the busiest functions.
 
+--callgrind also counts `churn sites` (when that workload is selected) under every
+configuration that runs it, with the share of the unwinder (libgcc_s, ld.so, libc) and the
+frames _Unwind_Backtrace walked per allocation.
+
 Exit status: 0 when every run of every available configuration succeeded with matching
-checksums (and, with --expect, every expected configuration was measured); 1 otherwise.
+checksums, every call-site configuration's rules matched as checked above (and, with
+--expect, every expected configuration was measured); 1 otherwise.
 Standard library only.
 """
 
@@ -57,14 +65,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MIMALLOC = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
 DEFAULT_POLICY = os.path.join(HERE, "policies", "two-tiers.yaml")
-CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy", "tm-sites", "tm-stack1", "tm-stack4", "tm-stack8"]
-TM_CONFIGS = {"tiermalloc", "tm-policy", "tm-sites", "tm-stack1", "tm-stack4", "tm-stack8"}
+CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy", "tm-sites", "tm-sites-1tier",
+                "tm-stack1", "tm-stack4", "tm-stack8"]
+TM_CONFIGS = {"tiermalloc", "tm-policy", "tm-sites", "tm-sites-1tier", "tm-stack1", "tm-stack4", "tm-stack8"}
 
 # Call-site configurations: policy file, what the statistics must show (tier -> the churn
 # leaves, tm_bench_leaf<k>, whose allocations it must have received, exactly), and for stack
 # rules the stack_depth (the negative check runs the policy with one less).
 SITE_CONFIGS = {
     "tm-sites": {"policy": "sites-functions.yaml", "expect": {"hot": [0, 1], "warm": [2]}},
+    "tm-sites-1tier": {"policy": "sites-one-tier.yaml", "expect": {"hot": [0, 1, 2, 3]}},
     "tm-stack1": {"policy": "stack-depth1.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 1},
     "tm-stack4": {"policy": "stack-depth4.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 4},
     "tm-stack8": {"policy": "stack-depth8.yaml", "expect": {"stack": [0, 1, 2, 3]}, "stack_depth": 8},
@@ -402,9 +412,9 @@ def report(args, cfgs, results, cg, cg_sites=None):
     lines = []
     lines.append(f"churn benchmark: {args.rounds} round(s), host {platform.node()}, {os.cpu_count()} CPUs")
     for name, extra, note in cfgs:
-        lines.append(f"  {name:11s} {note}")
+        lines.append(f"  {name:14s} {note}")
     lines.append("")
-    hdr = (f"{'workload':10s} {'config':11s} {'wall s':>7s} {'[min..max]':>15s} {'ns/op':>7s} {'cpu s':>6s} "
+    hdr = (f"{'workload':10s} {'config':14s} {'wall s':>7s} {'[min..max]':>15s} {'ns/op':>7s} {'cpu s':>6s} "
            f"{'RSS MiB':>8s} {'vs mimalloc':>11s} {'vs tiermalloc':>13s} {'vs glibc':>9s}")
     lines.append(hdr)
     lines.append("-" * len(hdr))
@@ -414,15 +424,15 @@ def report(args, cfgs, results, cg, cg_sites=None):
             if not applies(name, wl):
                 continue
             if extra is None:
-                lines.append(f"{per['label']:10s} {name:11s}  (skipped)")
+                lines.append(f"{per['label']:10s} {name:14s}  (skipped)")
                 continue
             rs = runs.get(name, [])
             if not rs:
-                lines.append(f"{per['label']:10s} {name:11s}  (no successful run)")
+                lines.append(f"{per['label']:10s} {name:14s}  (no successful run)")
                 continue
             walls = [r["wall"] for r in rs]
             lines.append(
-                f"{per['label']:10s} {name:11s} {median(walls):7.3f} {f'[{min(walls):.2f}..{max(walls):.2f}]':>15s} "
+                f"{per['label']:10s} {name:14s} {median(walls):7.3f} {f'[{min(walls):.2f}..{max(walls):.2f}]':>15s} "
                 f"{median(walls) / max(per['ops'], 1) * 1e9:7.1f} "
                 f"{median([r['cpu'] for r in rs]):6.2f} {median([r['maxrss_kib'] for r in rs]) / 1024:8.1f} "
                 f"{fmt_ratio(paired_ratio(runs, name, 'mimalloc')):>11s} "
@@ -430,7 +440,7 @@ def report(args, cfgs, results, cg, cg_sites=None):
         lines.append("")
     if cg and cg.get("configs"):
         lines.append(f"instructions (callgrind, churn small, {cg['ops']} ops; per op = one free + one malloc + workload)")
-        hdr = f"{'config':11s} {'Ir/op':>8s} {'alloc Ir/op':>12s} {'vs mimalloc':>12s} {'vs glibc':>9s}"
+        hdr = f"{'config':14s} {'Ir/op':>8s} {'alloc Ir/op':>12s} {'vs mimalloc':>12s} {'vs glibc':>9s}"
         lines.append(hdr)
         lines.append("-" * len(hdr))
         c = cg["configs"]
@@ -442,11 +452,11 @@ def report(args, cfgs, results, cg, cg_sites=None):
                 continue
             d = c[name]
             if "error" in d:
-                lines.append(f"{name:11s} {d['error']}")
+                lines.append(f"{name:14s} {d['error']}")
                 continue
             vm = d["ir_per_op"] / ir("mimalloc") if ir("mimalloc") else None
             vg = d["ir_per_op"] / ir("glibc") if ir("glibc") else None
-            lines.append(f"{name:11s} {d['ir_per_op']:8.1f} {d['alloc_ir_per_op']:12.1f} {fmt_ratio(vm):>12s} {fmt_ratio(vg):>9s}")
+            lines.append(f"{name:14s} {d['ir_per_op']:8.1f} {d['alloc_ir_per_op']:12.1f} {fmt_ratio(vm):>12s} {fmt_ratio(vg):>9s}")
         for name in CONFIG_ORDER:
             d = c.get(name)
             if not d or "error" in d:
@@ -458,7 +468,7 @@ def report(args, cfgs, results, cg, cg_sites=None):
         c = cg_sites["configs"]
         lines.append(f"instructions (callgrind, churn {' '.join(WORKLOADS['sites'][0])}, {cg_sites['ops']} ops; "
                      "per op = one free + one malloc 8 frames down + workload)")
-        hdr = (f"{'config':11s} {'Ir/op':>8s} {'-mimalloc':>9s} {'-tiermalloc':>11s} {'vs mimalloc':>11s} "
+        hdr = (f"{'config':14s} {'Ir/op':>8s} {'-mimalloc':>9s} {'-tiermalloc':>11s} {'vs mimalloc':>11s} "
                f"{'vs tiermalloc':>13s} {'alloc.so':>9s} " + " ".join(f"{col:>8s}" for _, col in OBJECT_COLUMNS) +
                f" {'frames':>6s}")
         lines.append(hdr)
@@ -472,7 +482,7 @@ def report(args, cfgs, results, cg, cg_sites=None):
                 continue
             d = c[name]
             if "error" in d:
-                lines.append(f"{name:11s} {d['error']}")
+                lines.append(f"{name:14s} {d['error']}")
                 continue
             x = d["ir_per_op"]
             objs = d.get("objects_ir_per_op", {})
@@ -480,7 +490,7 @@ def report(args, cfgs, results, cg, cg_sites=None):
             for prefix, _ in OBJECT_COLUMNS:
                 cols.append(sum(v for ob, v in objs.items() if ob.startswith(prefix)))
             lines.append(
-                f"{name:11s} {x:8.1f} {fmt_delta(x - ir('mimalloc') if ir('mimalloc') else None):>9s} "
+                f"{name:14s} {x:8.1f} {fmt_delta(x - ir('mimalloc') if ir('mimalloc') else None):>9s} "
                 f"{fmt_delta(x - ir('tiermalloc') if ir('tiermalloc') else None):>11s} "
                 f"{fmt_ratio(x / ir('mimalloc') if ir('mimalloc') else None):>11s} "
                 f"{fmt_ratio(x / ir('tiermalloc') if ir('tiermalloc') else None):>13s} "

@@ -122,6 +122,10 @@ const SiteEntry* resolve(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol
   policy::SiteName name;
   policy::SiteTraits t{pol->site_free_mask, 0, false};
   if (policy::resolve_site(ra, &name)) t = policy::site_traits(*pol, name);
+  if (pol->stack_depth <= 1 && pol->nwrappers == 0 && (t.mask & pol->stack_rule_mask)) {
+    // A stack of one frame is the site itself: decided here, once, like a function rule.
+    t.mask = (t.mask & ~pol->stack_rule_mask) | (t.mask & pol->stack_rule_mask & t.stack_bits);
+  }
   bool unwind = t.wrapper || (t.mask & pol->stack_rule_mask);
   const SitePlan* plan = unwind ? nullptr : intern(pol, t.mask);
   if (diag::level() >= diag::kDebug) {
@@ -177,7 +181,9 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
 const SitePlan* decide_by_stack(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol) {
   uintptr_t frames[kMaxStackDepth + kMaxWrappers + 1];
   int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
-  Walk w{ra, frames, depth + kMaxWrappers + 1, 0, 0};
+  // Only as deep as the rules look (unwinding costs ~1-3k instructions a frame), plus room
+  // to skip wrapper frames when the policy has wrappers.
+  Walk w{ra, frames, depth + (pol->nwrappers ? kMaxWrappers : 0), 0, 0};
   _Unwind_Backtrace(walk_frame, &w);
   if (w.n == 0) {  // the unwinder did not see the site: decide by the site alone
     frames[0] = ra;
