@@ -122,11 +122,10 @@ const SiteEntry* resolve(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol
   policy::SiteName name;
   policy::SiteTraits t{pol->site_free_mask, 0, false};
   if (policy::resolve_site(ra, &name)) t = policy::site_traits(*pol, name);
-  if (pol->stack_depth <= 1 && pol->nwrappers == 0 && (t.mask & pol->stack_rule_mask)) {
-    // A stack of one frame is the site itself: decided here, once, like a function rule.
-    t.mask = (t.mask & ~pol->stack_rule_mask) | (t.mask & pol->stack_rule_mask & t.stack_bits);
-  }
-  bool unwind = t.wrapper || (t.mask & pol->stack_rule_mask);
+  // A stack of one frame is the site itself: decided here, once, like a function rule.
+  bool one_frame = pol->stack_depth <= 1 && pol->nwrappers == 0;
+  if (one_frame) t.mask = (t.mask & ~pol->stack_rule_mask) | (t.mask & pol->stack_rule_mask & t.stack_bits);
+  bool unwind = t.wrapper || (!one_frame && (t.mask & pol->stack_rule_mask));
   const SitePlan* plan = unwind ? nullptr : intern(pol, t.mask);
   if (diag::level() >= diag::kDebug) {
     diag::Line l;
