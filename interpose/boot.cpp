@@ -104,8 +104,10 @@ void atfork_prepare() {
   lock_registry();
   mmap_table_lock();
   own_table_lock();
+  transient_before_fork();
 }
 void atfork_parent() {
+  transient_after_fork_parent();
   own_table_unlock();
   mmap_table_unlock();
   unlock_registry();

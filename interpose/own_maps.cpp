@@ -184,6 +184,47 @@ int own_tier(const void* p) {
   return e ? e->tier : -1;
 }
 
+namespace {
+
+// fork with transient blocks: the child copies them while the parent waits (a pipe), so the
+// parent's writes after fork() cannot reach the child's copy.  -1: no transient block.
+int g_fork_pipe[2] = {-1, -1};
+
+bool has_transient_blocks() {
+  for (const auto& b : g_own)
+    if (b.addr && b.transient) return true;
+  return false;
+}
+
+}  // namespace
+
+void transient_before_fork() {
+  // Called with the table locked.
+  if (has_transient_blocks() && pipe2(g_fork_pipe, O_CLOEXEC) != 0) g_fork_pipe[0] = g_fork_pipe[1] = -1;
+}
+
+void transient_after_fork_parent() {
+  if (g_fork_pipe[0] < 0) return;
+  close(g_fork_pipe[1]);
+  char c;
+  while (read(g_fork_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  close(g_fork_pipe[0]);
+  g_fork_pipe[0] = g_fork_pipe[1] = -1;
+}
+
+namespace {
+void signal_parent() {
+  if (g_fork_pipe[0] < 0) return;
+  close(g_fork_pipe[0]);
+  char c = 1;
+  while (write(g_fork_pipe[1], &c, 1) < 0 && errno == EINTR) {
+  }
+  close(g_fork_pipe[1]);
+  g_fork_pipe[0] = g_fork_pipe[1] = -1;
+}
+}  // namespace
+
 void transient_after_fork_child() {
   // The child holds the parent's shared file pages; a private anonymous mapping would give
   // it a copy instead.  So: a new unlinked file per block, the contents copied in, mapped
@@ -191,7 +232,10 @@ void transient_after_fork_child() {
   // and released just before.  Where no file can be made, the copy goes to anonymous
   // memory: the child keeps its data either way.
   const CompiledPolicy* pol = policy();
-  if (!pol) return;
+  if (!pol) {
+    signal_parent();
+    return;
+  }
   for (auto& b : g_own) {
     if (!b.addr || !b.transient) continue;
     void* addr = reinterpret_cast<void*>(b.addr);
@@ -215,6 +259,7 @@ void transient_after_fork_child() {
       syscall(SYS_mremap, copy, b.len, b.len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
     }
   }
+  signal_parent();
 }
 
 }  // namespace tiermalloc::rt

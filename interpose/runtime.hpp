@@ -200,6 +200,10 @@ bool transient_init();
 /** In a forked child: give it its own copy of every transient block (as a private
  *  anonymous mapping would be), instead of sharing the parent's file pages. */
 void transient_after_fork_child();
+/** Around fork (table locked): the parent waits until the child has its copies, so that
+ *  the forking thread's writes after fork() cannot reach them. */
+void transient_before_fork();
+void transient_after_fork_parent();
 
 // ---- call sites (sites.cpp) ------------------------------------------------------------
 /** The plan of the site at ra (named and decided on first sight).  *cacheable is false for
