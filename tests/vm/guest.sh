@@ -9,6 +9,9 @@
 #   guest.sh sites     LIB POLICY BIN LIBDIR        (call-site rules, each tier on its node)
 #   guest.sh modes     LIB POLICY MODES_BIN CHECK [TIER=NODE[,NODE]...]
 #                      (tier modes: MODES_BIN CHECK, not killed, then check_stats.py on the tiers)
+#   guest.sh transient LIB POLICY BIN CHECK_STATS MODE...
+#                      (a transient tier on /mnt/pmem0: `BIN MODE /mnt/pmem0` for each MODE, the
+#                      directory left empty, CHECK_STATS MODE STATS /mnt/pmem0 --pmem: is_pmem)
 # Exit 0 = as expected, 1 = a mismatch or failure, 77 = cannot check here.  Never 125
 # (that is the rig's own failure status).
 set -u
@@ -107,6 +110,26 @@ PYEOF
     [ -s "$stats" ] || { echo "guest: no statistics written to $stats"; exit 1; }
     [ -n "$PY" ] || { echo "guest: no python3 to read the statistics: placement checked, stats not"; exit 0; }
     "$PY" "$HERE/check_stats.py" "$stats" "$@" || exit 1
+    exit 0
+    ;;
+  transient)
+    bin=$1 checker=$2
+    shift 2
+    dir=/mnt/pmem0
+    [ -n "$PY" ] || { echo "guest: no python3 to read the statistics"; exit 77; }
+    grep -q " $dir " /proc/mounts || { echo "guest: nothing mounted at $dir (run with --pmem N, fsdax)"; exit 1; }
+    echo "guest: $(grep " $dir " /proc/mounts); $(df -m --output=avail "$dir" | tail -n 1 | tr -d ' ') MiB free"
+    for m in "$@"; do
+      rm -f "$stats"
+      echo "guest: $bin $m $dir under $policy"
+      run "$bin" "$m" "$dir"; rc=$?
+      echo "guest: program exit status $rc"
+      [ "$rc" = 0 ] || exit 1
+      left=$(ls -A "$dir" | grep -vx 'lost+found')
+      [ -z "$left" ] || { echo "guest: files left in $dir: $left"; exit 1; }
+      [ -s "$stats" ] || { echo "guest: no statistics written to $stats"; exit 1; }
+      "$PY" "$checker" "$m" "$stats" "$dir" --pmem || exit 1
+    done
     exit 0
     ;;
   *) echo "guest.sh: unknown mode $mode"; exit 1 ;;
