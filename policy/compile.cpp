@@ -230,6 +230,12 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     resolve_chain(r.fallback, r.fallback_loc, cr.fallback, &cr.nfallback);
     const uint8_t* chain = cr.nfallback ? cr.fallback : c.tiers[t].fallback;
     int nchain = cr.nfallback ? cr.nfallback : c.tiers[t].nfallback;
+    if ((r.apis & kApiMmap) && c.tiers[t].transient) {
+      problem(r.tier_loc, "rule '" + r.name + "': api mmap cannot go to transient tier '" + r.tier +
+                              "' (anonymous mappings are placed on NUMA tiers only)");
+      --c.nrules;
+      continue;
+    }
     PlanEntry& e = cr.entry;
     e.size_lo = r.size.lo;
     e.size_hi = r.size.hi;

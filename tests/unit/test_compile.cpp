@@ -155,6 +155,11 @@ TEST(Compile, TransientTiers) {
   for (const auto& p : bad->problems) all += p.str() + "\n";
   EXPECT_NE(all.find("unknown key 'where' in transient tier 's' (expected one of path, size)"), std::string::npos) << all;
   EXPECT_NE(all.find("transient tier 's' has no 'path'"), std::string::npos) << all;
+  auto mm = compile("tiers:\n  s: {transient: {path: /tmp}}\nrules:\n  - {name: m, match: {api: [mmap]}, tier: s}\n");
+  EXPECT_FALSE(mm->ok);
+  ASSERT_FALSE(mm->problems.empty());
+  EXPECT_NE(mm->problems[0].str().find("rule 'm': api mmap cannot go to transient tier 's'"), std::string::npos)
+      << mm->problems[0].str();
 }
 
 // The hot path's per-interface intervals must answer exactly as first-match over the rules.
