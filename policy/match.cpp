@@ -53,6 +53,5 @@ SiteTraits site_traits(const CompiledPolicy& c, const SiteName& site) {
   return t;
 }
 
-uint64_t rules_for_site(const CompiledPolicy& c, const SiteName& site) { return site_traits(c, site).mask; }
 
 }  // namespace tiermalloc::policy
