@@ -87,7 +87,10 @@ void* try_tier(ThreadState& ts, int tier, const Req& r) {
   const CompiledPolicy* pol = policy();
   if (pol && tier > 0 && pol->tiers[tier].transient) {
     // File-backed: its own mapping per block, fresh (so zeroed) from the file.
-    if (r.op == kOpAligned && r.align > 4096) return nullptr;
+    if (r.op == kOpAligned && r.align > 4096) {
+      g_totals.fallback_alignment[tier].fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
     void* p = transient_alloc(ts, tier, r.size);
     if (p && r.op == kOpRealloc) {
       size_t old = mi_usable_size(r.old);
@@ -225,6 +228,15 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
       std::memcpy(q, p, old < size ? old : size);
     }
     return q;
+  }
+  if (int tier = own_transient_tier(p); tier > 0 && size) {
+    // A transient block whose new size still goes to its tier: resize the file in place.
+    ThreadState& ts = t_state;
+    if (!ts.in_boot && ts.phase != kActive) thread_attach(ts);
+    int rule = -1;
+    if (!ts.in_boot && resolve_site(ts, ra)->tier_for(size, kApiRealloc, &rule) == tier) {
+      if (void* q = transient_resize(p, size)) return q;
+    }
   }
   if (size_t old = own_size(p)) {
     // A block of our own mapping (big alignment, transient): move it where its new size goes.

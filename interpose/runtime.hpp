@@ -171,6 +171,8 @@ struct Totals {
   std::atomic<uint64_t> file_peak[kMaxTiers];
   std::atomic<uint64_t> fallback_budget[kMaxTiers];   // transient: refused, over `size`
   std::atomic<uint64_t> fallback_no_space[kMaxTiers]; // transient: the filesystem said no
+  std::atomic<uint64_t> fallback_alignment[kMaxTiers];  // transient: alignment above a page
+  std::atomic<uint64_t> fallback_table_full[kMaxTiers]; // own-mapping table full
   std::atomic<bool> is_pmem[kMaxTiers];
 };
 extern Totals g_totals;
@@ -192,6 +194,11 @@ inline constexpr size_t kArenaMaxAlign = size_t{16} << 20;
 void* own_aligned_alloc(ThreadState& ts, int tier, size_t size, size_t align);
 /** A block of a transient tier; NULL when its budget or its filesystem is full. */
 void* transient_alloc(ThreadState& ts, int tier, size_t size);
+/** realloc of a transient block staying on its tier: the file and its mapping resized (the
+ *  mapping may move, the bytes are not copied).  NULL: not possible, the caller moves it. */
+void* transient_resize(void* p, size_t size);
+/** The tier of a transient block, or -1. */
+int own_transient_tier(const void* p);
 bool own_free(void* p);
 size_t own_size(const void* p);
 int own_tier(const void* p);

@@ -169,7 +169,9 @@ void write_stats_at_exit() {
         o.s(", \"size\": ");
         if (t->transient_size) o.u(t->transient_size);
         else o.s("null");
-        o.s(", \"fallbacks\": {\"budget\": ").u(g_totals.fallback_budget[i].load()).s(", \"no_space\": ").u(g_totals.fallback_no_space[i].load()).s("}");
+        o.s(", \"fallbacks\": {\"budget\": ").u(g_totals.fallback_budget[i].load()).s(", \"no_space\": ").u(g_totals.fallback_no_space[i].load())
+            .s(", \"alignment\": ").u(g_totals.fallback_alignment[i].load())
+            .s(", \"table_full\": ").u(g_totals.fallback_table_full[i].load()).s("}");
       }
       o.s(", \"allocations\": ").u(a).s(", \"frees\": ").u(f).s(", \"bytes_allocated\": ").u(b);
       o.s(", \"fallbacks_out\": ").u(g_totals.fallbacks_out[i].load());

@@ -3,7 +3,9 @@
 # (--pmem: DIR is an fsdax mount, so is_pmem must be true, whatever the mode)
 # The statistics of a transient-tier run, checked exactly against what the program did:
 #   stats    (size: 96MiB) 32 MiB + 40 MiB on scratch, 32 MiB over budget -> near, free 32,
-#            48 MiB calloc on scratch (peak 88 MiB), all freed
+#            48 MiB calloc on scratch (88 MiB), a 64 KiB-aligned 33 MiB block -> near
+#            (alignment fallback), the 48 MiB grown in its file to 56 (peak 96 MiB), then to
+#            60 MiB: over budget, moved to near (budget fallback); all freed
 #   nospace  (100 MiB tmpfs) 64 MiB on scratch; 64 MiB malloc + 64 MiB calloc -> near (no space)
 #   vm       (guest, /mnt/pmem0, no size) two blocks: 64 MiB + 100 MiB (peak 164 MiB), freed;
 #            is_pmem must be true
@@ -53,10 +55,12 @@ if mode == "stats":
     expect("scratch", "allocations", 3)
     expect("scratch", "frees", 3)
     expect("scratch", "bytes_allocated", (32 + 40 + 48) * MiB)
-    expect("scratch", "file_bytes_peak", 88 * MiB)
-    expect("scratch", "fallbacks.budget", 1)
+    expect("scratch", "file_bytes_peak", 96 * MiB)
+    expect("scratch", "fallbacks.budget", 2)
     expect("scratch", "fallbacks.no_space", 0)
-    expect("scratch", "fallbacks_out", 1)
+    expect("scratch", "fallbacks.alignment", 1)
+    expect("scratch", "fallbacks.table_full", 0)
+    expect("scratch", "fallbacks_out", 3)
 elif mode == "nospace":
     expect("scratch", "is_pmem", False)
     expect("scratch", "size", None)
