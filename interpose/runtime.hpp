@@ -230,7 +230,7 @@ void write_stats_at_exit();
 extern bool g_track;
 struct TrackRec {
   uint64_t size;
-  uint64_t t_ns;
+  uint64_t t;
   uint32_t site;
   uint8_t tier;
 };

@@ -348,7 +348,7 @@ void profile_body(Out& o) {
     }
     uint64_t ln = s.life_n.load();
     o.s("], \"lifetime_ms\": {\"mean\": ");
-    if (ln) o.fixed(s.life_sum_ns.load(), ln * 1000000, 3).s(", \"max\": ").fixed(s.life_max_ns.load(), 1000000, 3);
+    if (ln) o.fixed(ticks_to_ns(s.life_sum.load()), ln * 1000000, 3).s(", \"max\": ").fixed(ticks_to_ns(s.life_max.load()), 1000000, 3);
     else o.s("null, \"max\": null");
     o.s("}, \"live_at_exit\": ").u(sn.allocs - sn.frees);
     uint64_t at_peak = s.epoch.load() == epoch ? s.at_peak.load() : s.live.load();

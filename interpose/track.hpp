@@ -28,7 +28,7 @@ struct SiteStat {
   char function[256];            // symbol, mangled ("" unknown)
   std::atomic<uint64_t> allocs, frees, bytes, live, peak;
   std::atomic<uint64_t> size_min, size_max;           // profile only
-  std::atomic<uint64_t> life_n, life_sum_ns, life_max_ns;  // profile only: freed blocks
+  std::atomic<uint64_t> life_n, life_sum, life_max;  // profile only: freed blocks, in ticks()
   std::atomic<uint64_t> at_peak, epoch;               // profile only: live at the process peak
   std::atomic<uint64_t> hist[kHistBuckets];           // profile only
 };
@@ -51,6 +51,10 @@ extern char g_stats_path[4096];    // TIERMALLOC_STATS as read at start-up ("" u
 extern char g_profile_path[4096];  // TIERMALLOC_PROFILE
 
 uint64_t now_ns();
+/** A cheap clock for lifetimes (the TSC on x86-64), and its conversion, calibrated over the
+ *  run so far against CLOCK_MONOTONIC. */
+uint64_t ticks();
+uint64_t ticks_to_ns(uint64_t t);
 inline uint64_t elapsed_ms() { return (now_ns() - g_start_ns) / 1000000; }
 
 // ---- the timeline (sampled by the statistics thread) ------------------------------------
