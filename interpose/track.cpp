@@ -106,7 +106,6 @@ void atomic_min(std::atomic<uint64_t>& a, uint64_t v) {
 }
 
 // ---- call sites --------------------------------------------------------------------------
-Spin g_site_init;
 
 uint32_t site_slot(uintptr_t ra) {
   return 1 + static_cast<uint32_t>(((ra * 0x9E3779B97F4A7C15ull) >> 40) % (kSiteStats - 1));
@@ -384,12 +383,10 @@ void start_sampler() {
 void fork_prepare() {
   g_dump.lock();
   g_timeline_lock.lock();
-  g_site_init.lock();
   for (auto& s : g_shards) s.lock.lock();
 }
 void fork_parent() {
   for (auto& s : g_shards) s.lock.unlock();
-  g_site_init.unlock();
   g_timeline_lock.unlock();
   g_dump.unlock();
 }

@@ -18,7 +18,7 @@ case $test in
     exec $check exact "$1" ;;
   halving)
     LD_PRELOAD=$lib TIERMALLOC_POLICY=$policy TIERMALLOC_STATS_INTERVAL_MS=1 TIERMALLOC_STATS="$out/s.json" \
-      "$dir/integ_stats_exact" 1300 || fail "integ_stats_exact exited $?"
+      "$dir/integ_stats_exact" 3000 || fail "integ_stats_exact exited $?"
     exec $check halving "$out/s.json" ;;
   threads|usr1)
     sig=USR2
