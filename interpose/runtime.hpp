@@ -239,6 +239,12 @@ void track_start();
 /** Slow path, while tracking: restarts the statistics thread in a forked child. */
 void track_poll();
 void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int rule);
+/** Profile only: an anonymous private mapping the program made (api mmap); munmap (from its
+ *  start) and mremap take its record like free and realloc. */
+extern bool g_profile;
+void track_mapping(void* p, size_t len, uintptr_t ra, int tier, int rule);
+/** mremap of a mapping track_take returned: its free, and the new one at the same site. */
+void track_remapped(const TrackRec& old, void* p, size_t len);
 /** Removes p's record into *out; false if p was allocated before tracking began. */
 bool track_take(const void* p, TrackRec* out);
 void track_put_back(const void* p, const TrackRec& r);

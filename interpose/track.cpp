@@ -514,11 +514,13 @@ void track_poll() {
     start_sampler();
 }
 
-void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int rule) {
-  if (!g_site_stats) return;
-  uint32_t site = site_of(ra, api);
+namespace {
+
+constexpr uint8_t kMapping = 0x80;  // in a record's tier: an mmap'ed region (profile only)
+
+void account(void* p, size_t size, uint32_t site, int tier, int rule, bool mapping) {
   uint64_t t = g_profile ? ticks() : 0;
-  insert(Rec{reinterpret_cast<uintptr_t>(p), size, t, site, static_cast<uint8_t>(tier)});
+  insert(Rec{reinterpret_cast<uintptr_t>(p), size, t, site, static_cast<uint8_t>(tier | (mapping ? kMapping : 0))});
   SiteStat& s = g_site_stats[site];
   TrackTotals& tt = g_track_totals;
   if (g_profile) touch_epoch(s);
@@ -527,8 +529,9 @@ void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int
   atomic_max(s.peak, s.live.fetch_add(size, std::memory_order_relaxed) + size);
   s.tier.store(static_cast<int8_t>(tier), std::memory_order_relaxed);
   s.rule.store(static_cast<int8_t>(rule), std::memory_order_relaxed);
-  atomic_max(tt.peak[tier], tt.live[tier].fetch_add(size, std::memory_order_relaxed) + size);
-  if (rule >= 0) {
+  // Mappings have their own per-tier figures (mmap_bytes_live): tiers count heap bytes.
+  if (!mapping) atomic_max(tt.peak[tier], tt.live[tier].fetch_add(size, std::memory_order_relaxed) + size);
+  if (rule >= 0 && !mapping) {
     tt.rule_matches[rule].fetch_add(1, std::memory_order_relaxed);
     tt.rule_bytes[rule].fetch_add(size, std::memory_order_relaxed);
   }
@@ -547,6 +550,21 @@ void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int
       break;
     }
   }
+}
+
+}  // namespace
+
+void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int rule) {
+  if (g_site_stats) account(p, size, site_of(ra, api), tier, rule, false);
+}
+
+void track_mapping(void* p, size_t len, uintptr_t ra, int tier, int rule) {
+  if (g_site_stats) account(p, len, site_of(ra, kApiMmap), tier, rule, true);
+}
+
+void track_remapped(const TrackRec& old, void* p, size_t len) {
+  track_freed(old);
+  account(p, len, old.site, old.tier & ~kMapping, -1, true);
 }
 
 bool track_take(const void* p, TrackRec* out) {
@@ -574,7 +592,7 @@ void track_freed(const TrackRec& r) {
   }
   s.frees.fetch_add(1, std::memory_order_relaxed);
   s.live.fetch_sub(r.size, std::memory_order_relaxed);
-  tt.live[r.tier].fetch_sub(r.size, std::memory_order_relaxed);
+  if (!(r.tier & kMapping)) tt.live[r.tier].fetch_sub(r.size, std::memory_order_relaxed);
 }
 
 }  // namespace tiermalloc::rt

@@ -45,6 +45,8 @@ SITES = {
     "slow_lived": dict(api="malloc", allocations=2, frees=2, bytes=8192, bytes_live=0, bytes_peak=4096, tier="near", rule=None),
     "big_buffers": dict(api="malloc", allocations=3, frees=3, bytes=3 * MIB2, bytes_live=0, bytes_peak=3 * MIB2, tier="far", rule="large"),
 }
+# Profiles only: mmap'ed regions by call site.
+MAPPED = dict(api="mmap", allocations=3, frees=3, bytes=65536 + 16384 + 32768, bytes_live=0, bytes_peak=65536, tier="plain", rule=None)
 TIERS = {
     "plain": dict(allocations=0, frees=0, bytes=0, bytes_live=0, bytes_peak=0),
     "near": dict(allocations=15, frees=9, bytes=14191, bytes_live=600, bytes_peak=5600),
@@ -59,13 +61,15 @@ HIST = {
     "grow": [[64, 127, 1], [128, 255, 1], [4096, 8191, 1]],
     "slow_lived": [[4096, 8191, 2]],
     "big_buffers": [[2097152, 4194303, 3]],
+    "mapped": [[16384, 32767, 1], [32768, 65535, 1], [65536, 131071, 1]],
 }
 PEAK = 600 + 1320 + 3 * MIB2  # live bytes of the whole process while big_buffers holds its blocks
 
 
-def check_sites(doc, path, extra_keys=()):
+def check_sites(doc, path, profile=False):
     sites = by_function(doc, path)
-    for fn, want in SITES.items():
+    expected = dict(SITES, mapped=MAPPED) if profile else SITES
+    for fn, want in expected.items():
         got = sites.get(fn)
         if not got or len(got) != 1:
             fail("%s: expected one site in function %s, found %d (sites: %s)" % (path, fn, len(got or []), sorted(sites)))
@@ -77,7 +81,7 @@ def check_sites(doc, path, extra_keys=()):
         for k, v in want.items():
             if s.get(k) != v:
                 fail("%s: site %s: %s = %r, expected %r" % (path, fn, k, s.get(k), v))
-    others = [s for s in doc["sites"] if s.get("function") not in SITES]
+    others = [s for s in doc["sites"] if s.get("function") not in expected]
     if others:
         fail("%s: unexpected call sites (nothing else allocates after start-up): %s" % (path, others))
     order = [s["bytes"] for s in doc["sites"]]
@@ -146,7 +150,7 @@ def cmd_profile(path):
     for k, v in (("version", 1), ("kind", "profile"), ("bytes_peak", PEAK)):
         if doc.get(k) != v:
             fail("%s: %s = %r, expected %r" % (path, k, doc.get(k), v))
-    sites = check_sites(doc, path)
+    sites = check_sites(doc, path, profile=True)
     for fn, hist in HIST.items():
         s = sites[fn][0]
         if s.get("histogram") != hist:
@@ -154,12 +158,13 @@ def cmd_profile(path):
         lo, hi = min(h[0] for h in hist), max(h[1] for h in hist)
         if not (lo <= s["size_min"] <= s["size_max"] <= hi):
             fail("%s: site %s: size_min %r size_max %r outside [%d, %d]" % (path, fn, s["size_min"], s["size_max"], lo, hi))
-        if s.get("live_at_exit") != SITES[fn]["allocations"] - SITES[fn]["frees"]:
+        want = MAPPED if fn == "mapped" else SITES[fn]
+        if s.get("live_at_exit") != want["allocations"] - want["frees"]:
             fail("%s: site %s: live_at_exit %r" % (path, fn, s.get("live_at_exit")))
-        share = round(SITES[fn]["bytes_live"] / PEAK, 4) if fn != "big_buffers" else round(3 * MIB2 / PEAK, 4)
+        share = round(want["bytes_live"] / PEAK, 4) if fn != "big_buffers" else round(3 * MIB2 / PEAK, 4)
         if abs(s.get("peak_share", -1) - share) > 0.00011:
             fail("%s: site %s: peak_share %r, expected %.4f" % (path, fn, s.get("peak_share"), share))
-    mins = {"hot_small": 16, "grow": 100, "big_buffers": MIB2, "slow_lived": 4096}
+    mins = {"hot_small": 16, "grow": 100, "big_buffers": MIB2, "slow_lived": 4096, "mapped": 16384}
     for fn, m in mins.items():
         if sites[fn][0]["size_min"] != m:
             fail("%s: site %s: size_min %r, expected %d" % (path, fn, sites[fn][0]["size_min"], m))
@@ -241,6 +246,8 @@ def cmd_python(path):
     big = [s for s in doc["sites"] if s["bytes"] >= 64 << 20]
     if not big or big[0]["histogram"][-1][0] > 1 << 20 or big[0]["histogram"][-1][1] < 1 << 20:
         fail("%s: no site allocating the 1 MiB bytearrays (sites: %s)" % (path, doc["sites"][:3]))
+    if not any(s["api"] == "mmap" and s["function"] and "Arena" in s["function"] for s in doc["sites"]):
+        fail("%s: no mmap site for pymalloc's arenas (_PyObject_ArenaMmap)" % path)
     if not any(0.5 <= s.get("peak_share", 0) <= 1 for s in doc["sites"]):
         fail("%s: no site holds half of the peak" % path)
     print("python: %d sites, peak %d, busiest %s+%s: PASS" % (len(doc["sites"]), doc["bytes_peak"], big[0]["module"], big[0]["offset"]))

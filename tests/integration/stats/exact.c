@@ -5,6 +5,7 @@
 //   exact [SLEEP_MS]   SLEEP_MS: sleep at the end (the timeline's halving test)
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +59,23 @@ __attribute__((noinline)) void slow_lived(void) {
   }
 }
 
+// Anonymous mappings (counted in profiles only): 64 KiB unmapped, and 16 KiB grown to 32 KiB
+// by mremap (the old mapping's free and a new one at the same site), unmapped.
+__attribute__((noinline)) void mapped(void) {
+  static const size_t sizes[2] = {65536, 16384};
+  for (int i = 0; i < two; ++i) {
+    void* p = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(4);
+    size_t len = sizes[i];
+    if (i == 1) {
+      p = mremap(p, len, 2 * len, MREMAP_MAYMOVE);
+      if (p == MAP_FAILED) _exit(5);
+      len *= 2;
+    }
+    munmap(p, len);
+  }
+}
+
 // Rule large: 3 x 2 MiB to tier far, held 150 ms (the timeline sees them), then freed.
 __attribute__((noinline)) void big_buffers(void) {
   for (int i = 0; i < three; ++i) {
@@ -74,6 +92,7 @@ int main(int argc, char** argv) {
   aligned_one();
   grow();
   slow_lived();
+  mapped();
   big_buffers();
   if (argc > 1) sleep_ms(atol(argv[1]));
   return 0;
