@@ -107,8 +107,9 @@ void atomic_min(std::atomic<uint64_t>& a, uint64_t v) {
 
 // ---- call sites --------------------------------------------------------------------------
 
+static_assert((kSiteStats & (kSiteStats - 1)) == 0, "a power of two");
 uint32_t site_slot(uintptr_t ra) {
-  return 1 + static_cast<uint32_t>(((ra * 0x9E3779B97F4A7C15ull) >> 40) % (kSiteStats - 1));
+  return static_cast<uint32_t>((ra * 0x9E3779B97F4A7C15ull) >> 40) & (kSiteStats - 1);
 }
 
 void name_site(SiteStat& s, uintptr_t ra) {
@@ -133,7 +134,8 @@ uint32_t site_of(uintptr_t ra, uint32_t api) {
   SiteStat* tab = g_site_stats;
   uint32_t h = site_slot(ra);
   for (uint32_t i = 0; i < 128; ++i) {
-    uint32_t idx = 1 + (h - 1 + i) % (kSiteStats - 1);
+    uint32_t idx = (h + i) & (kSiteStats - 1);
+    if (idx == 0) continue;  // "(other)"
     SiteStat& s = tab[idx];
     uintptr_t k = s.ra.load(std::memory_order_acquire);
     if (k == ra) return idx;
