@@ -444,6 +444,20 @@ void install_signal(const char* spec) {
 
 const char* env(const char* name) { return getauxval(AT_SECURE) ? nullptr : getenv(name); }
 
+// A relative path is taken from the directory at start-up: a program that changes directory
+// still finds its statistics where it was started.
+void absolute(const char* path, char* out, size_t cap) {
+  size_t n = 0;
+  if (path[0] != '/' && getcwd(out, cap - 2)) {
+    n = strlen(out);
+    out[n++] = '/';
+  }
+  size_t k = strlen(path);
+  if (n + k >= cap) n = 0;  // too long: as given
+  std::memcpy(out + n, path, k < cap - 1 ? k : cap - 1);
+  out[n + (k < cap - 1 ? k : cap - 1)] = 0;
+}
+
 }  // namespace
 
 void start_stats_thread();
@@ -467,8 +481,8 @@ void track_start() {
   bool want_stats = stats && *stats;
   g_profile = prof && *prof;
   if (!want_stats && !g_profile) return;
-  if (want_stats) std::strncpy(g_stats_path, stats, sizeof g_stats_path - 1);
-  if (g_profile) std::strncpy(g_profile_path, prof, sizeof g_profile_path - 1);
+  if (want_stats) absolute(stats, g_stats_path, sizeof g_stats_path);
+  if (g_profile) absolute(prof, g_profile_path, sizeof g_profile_path);
   g_site_stats = static_cast<SiteStat*>(map_zeroed(kSiteStats * sizeof(SiteStat)));
   g_site_list = static_cast<std::atomic<uint32_t>*>(map_zeroed(kSiteStats * sizeof(uint32_t)));
   if (!g_site_stats || !g_site_list) {

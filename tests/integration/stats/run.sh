@@ -20,6 +20,18 @@ case $test in
     LD_PRELOAD=$lib TIERMALLOC_POLICY=$policy TIERMALLOC_STATS_INTERVAL_MS=1 TIERMALLOC_STATS="$out/s.json" \
       "$dir/integ_stats_exact" 3000 || fail "integ_stats_exact exited $?"
     exec $check halving "$out/s.json" ;;
+  variables)
+    # 0: no timeline; a bad interval or signal: one warning line each, the defaults.
+    LD_PRELOAD=$lib TIERMALLOC_STATS_INTERVAL_MS=0 TIERMALLOC_STATS="$out/zero.json" "$dir/integ_stats_exact" \
+      || fail "integ_stats_exact exited $?"
+    grep -q '"t_ms": \[\]' "$out/zero.json" || fail "TIERMALLOC_STATS_INTERVAL_MS=0: expected an empty timeline"
+    err=$(LD_PRELOAD=$lib TIERMALLOC_STATS_INTERVAL_MS=10x TIERMALLOC_STATS_SIGNAL=BOGUS TIERMALLOC_STATS="$out/bad.json" \
+      "$dir/integ_stats_exact" 2>&1) || fail "integ_stats_exact exited $?"
+    echo "$err"
+    echo "$err" | grep -q "^tiermalloc: TIERMALLOC_STATS_INTERVAL_MS: expected milliseconds" || fail "no warning for a bad interval"
+    echo "$err" | grep -q "^tiermalloc: TIERMALLOC_STATS_SIGNAL: expected a signal name" || fail "no warning for a bad signal"
+    grep -q '"interval_ms": 100,' "$out/bad.json" || fail "a bad interval: expected the default 100 ms"
+    echo "variables: PASS" ;;
   threads|usr1)
     sig=USR2
     [ "$test" = usr1 ] && sig=USR1
