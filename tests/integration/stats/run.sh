@@ -60,7 +60,18 @@ case $test in
     echo "pthread_exit: PASS" ;;
   record)
     (cd "$out" && "$cli" record -p "$policy" -- "$dir/integ_stats_exact") || fail "tiermalloc record exited $?"
-    exec $check profile "$out/tiermalloc-profile.json" ;;
+    $check profile "$out/tiermalloc-profile.json" || exit 1
+    # Errors: one line, status 2; a program killed by a signal: 128 + its number.
+    msg=$("$cli" record -o /nonexistent-dir/p.json -- true 2>&1)
+    rc=$?
+    [ $rc -eq 2 ] && echo "$msg" | grep -q "^tiermalloc: record: cannot write /nonexistent-dir/p.json" \
+      || fail "record -o into a missing directory: status $rc, '$msg'"
+    msg=$("$cli" record -o "$out/x.json" 2>&1)
+    [ $? -eq 2 ] && echo "$msg" | grep -q "^tiermalloc: record: no program given" || fail "record without a program: '$msg'"
+    "$cli" record -o "$out/killed.json" -- sh -c 'kill -TERM $$' 2>/dev/null
+    rc=$?
+    [ $rc -eq 143 ] || fail "record of a program killed by SIGTERM: status $rc, expected 143"
+    echo "record: PASS" ;;
   record-python)
     msg=$("$cli" record -o "$out/py.json" -- python3 -c \
       'import subprocess; subprocess.run(["true"]); x = [bytearray(1 << 20) for i in range(64)]' 2>&1) \
