@@ -359,9 +359,16 @@ void profile_body(Out& o) {
 
 }  // namespace
 
+static bool g_final = false;  // the exit dump is written: a late signal must not replace it
+
 void write_stats(const char* reason) {
   if (!g_stats_path[0] || g_total == 0) return;
   dump_lock();
+  if (g_final) {
+    dump_unlock();
+    return;
+  }
+  g_final = std::strcmp(reason, "exit") == 0;
   char path[4096], tmp[4200];
   expand(g_stats_path, path, sizeof path);
   int fd = open_temp(path, tmp, sizeof tmp);
