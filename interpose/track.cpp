@@ -316,7 +316,8 @@ bool last_thread() {
       if (field == 18) threads = strtol(q + 1, nullptr, 10);
     }
   if (threads > 2) return false;
-  if (threads <= 1) return true;
+  if (threads == 1) return true;
+  if (threads < 1) return false;  // not parsed
   // Two: us and the main thread, which may have exited (state Z) while we run.
   char path[64] = "/proc/self/task/";
   char num[24];
