@@ -24,6 +24,8 @@
 
 using namespace tiermalloc;
 
+int cmd_record(int argc, char** argv);  // cli/record.cpp
+
 namespace {
 
 [[noreturn]] void die(const std::string& msg) {
@@ -37,7 +39,8 @@ void usage(FILE* f) {
                "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
                "  tiermalloc check POLICY [--json]\n"
                "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
-               "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n");
+               "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n"
+               "  tiermalloc record [-o PROFILE] [-p POLICY] -- PROGRAM [ARGS...]\n");
 }
 
 std::string self_dir() {
@@ -383,7 +386,8 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
-    if (cmd == "record" || cmd == "suggest" || cmd == "report")
+    if (cmd == "record") return cmd_record(argc - 2, argv + 2);
+    if (cmd == "suggest" || cmd == "report")
       die("'" + cmd + "' is not available in this version of tiermalloc yet");
   } catch (const std::exception& e) {
     die(e.what());
