@@ -6,7 +6,8 @@
 // (the one it started, whatever it exec'ed into) as PROFILE (default
 // tiermalloc-profile.json).  Profiles written by its child processes (a shell's commands,
 // pyenv's helpers, multiprocessing workers) are not kept: their number is reported.
-// Exits with the program's status (128 + N when a signal N ended it).
+// Exits with the program's status (128 + N when a signal N ended it).  Ctrl-C reaches the
+// program (the terminal sends it to both); SIGTERM and SIGHUP are forwarded to it.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +23,14 @@
 #include <string>
 
 namespace {
+
+volatile pid_t g_child = 0;
+
+// SIGTERM and SIGHUP sent to `tiermalloc record` go to the program, which then exits (and
+// writes its profile if it handles them) while we wait for it.
+void forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
 
 void fail(const std::string& msg) { std::fprintf(stderr, "tiermalloc: record: %s\n", msg.c_str()); }
 
@@ -148,6 +157,14 @@ int cmd_record(int argc, char** argv) {
   sigaction(SIGINT, &ign, &old_int);
   sigaction(SIGQUIT, &ign, &old_quit);
   pid_t pid = fork();
+  g_child = pid;
+  if (pid > 0) {
+    struct sigaction fwd;
+    std::memset(&fwd, 0, sizeof fwd);
+    fwd.sa_handler = forward;
+    sigaction(SIGTERM, &fwd, nullptr);
+    sigaction(SIGHUP, &fwd, nullptr);
+  }
   if (pid < 0) {
     fail(std::string("fork: ") + std::strerror(errno));
     return 2;

@@ -306,9 +306,11 @@ void stats_body(Out& o, const char* reason) {
     o.s(", \"bytes\": ").u(g_track_totals.rule_bytes[i].load()).s(", \"tier\": ").q(pol->tiers[pol->rules[i].tier].name).s("}");
   }
   o.s(pol && pol->nrules ? "\n ],\n \"sites\": [" : "],\n \"sites\": [");
-  int shown = nsites < 1000 ? nsites : 1000;
-  for (int k = 0; k < shown; ++k) {
-    o.s(k ? ",\n  " : "\n  ");
+  // Heap sites only (a profile also counts mappings, whose bytes are not the tiers').
+  int shown = 0;
+  for (int k = 0; k < nsites && shown < 1000; ++k) {
+    if (g_site_stats[g_snap[k].idx].api.load(std::memory_order_relaxed) == api_index(kApiMmap)) continue;
+    o.s(shown++ ? ",\n  " : "\n  ");
     site_head(o, g_snap[k]);
     o.s("}");
   }

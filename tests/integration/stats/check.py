@@ -192,6 +192,7 @@ def sums(doc):
 def cmd_signal(d1, d2, dexit, threads, window, maxsize):
     threads, window, maxsize = int(threads), int(window), int(maxsize)
     docs = [load(p) for p in (d1, d2, dexit)]
+    inflight = []
     for p, d, reason in zip((d1, d2, dexit), docs, ("signal", "signal", "exit")):
         if d.get("reason") != reason:
             fail("%s: reason %r, expected %r" % (p, d.get("reason"), reason))
@@ -199,6 +200,7 @@ def cmd_signal(d1, d2, dexit, threads, window, maxsize):
         # The tiers are read after the sites: what the threads did meanwhile (the dumping
         # thread may lose the CPU to them for a time slice) is the difference.
         bound = max(2000, t["allocations"] // 10)
+        inflight.append(t["allocations"] - s["allocations"])
         for k in ("allocations", "frees"):
             if not (0 <= t[k] - s[k] <= bound):
                 fail("%s: %s: tiers %d, sites %d: expected the sites' sum <= the tiers' (read after) by <= %d in flight"
@@ -234,7 +236,8 @@ def cmd_signal(d1, d2, dexit, threads, window, maxsize):
     workers = [x for x in docs[2]["sites"] if x.get("function") == "worker"]
     if len(workers) != 3:
         fail("%s: expected worker's 3 call sites, found %d" % (dexit, len(workers)))
-    print("signal: dumps of %d and %d allocations consistent and monotonic; exit dump exact (%d): PASS" % (n1, n2, t["allocations"]))
+    print("signal: dumps of %d and %d allocations consistent (in flight: %s) and monotonic; exit dump exact (%d): PASS"
+          % (n1, n2, inflight[:2], t["allocations"]))
 
 
 def cmd_python(path):
