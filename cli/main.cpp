@@ -24,6 +24,10 @@
 
 using namespace tiermalloc;
 
+namespace tiermalloc::cli {
+int cmd_report(int argc, char** argv);   // cli/report.cpp
+}
+
 namespace {
 
 [[noreturn]] void die(const std::string& msg) {
@@ -37,7 +41,9 @@ void usage(FILE* f) {
                "  tiermalloc run [-p POLICY] [-e NAME=VALUE]... [--stats FILE] -- PROGRAM [ARGS...]\n"
                "  tiermalloc check POLICY [--json]\n"
                "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
-               "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n");
+               "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n"
+               "  tiermalloc report STATS [--html FILE] [--top N]\n");
+
 }
 
 std::string self_dir() {
@@ -379,15 +385,16 @@ int main(int argc, char** argv) {
     if (cmd == "check") return cmd_check(argc - 2, argv + 2);
     if (cmd == "topology") return cmd_topology(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
+    if (cmd == "report") return cli::cmd_report(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage(stdout);
       return 0;
     }
-    if (cmd == "record" || cmd == "suggest" || cmd == "report")
+    if (cmd == "record" || cmd == "suggest")
       die("'" + cmd + "' is not available in this version of tiermalloc yet");
   } catch (const std::exception& e) {
     die(e.what());
   }
   usage(stderr);
-  die("unknown command '" + cmd + "' (expected run, check, explain or topology)");
+  die("unknown command '" + cmd + "' (expected run, check, explain, topology or report)");
 }
