@@ -26,6 +26,7 @@ using namespace tiermalloc;
 
 namespace tiermalloc::cli {
 int cmd_report(int argc, char** argv);   // cli/report.cpp
+int cmd_suggest(int argc, char** argv);  // cli/suggest.cpp
 }
 
 namespace {
@@ -42,8 +43,8 @@ void usage(FILE* f) {
                "  tiermalloc check POLICY [--json]\n"
                "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
                "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n"
-               "  tiermalloc report STATS [--html FILE] [--top N]\n");
-
+               "  tiermalloc report STATS [--html FILE] [--top N]\n"
+               "  tiermalloc suggest PROFILE [--budget TIER=SIZE]... [-o FILE] [--scratch-path DIR] [--large SIZE]\n");
 }
 
 std::string self_dir() {
@@ -386,15 +387,16 @@ int main(int argc, char** argv) {
     if (cmd == "topology") return cmd_topology(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
     if (cmd == "report") return cli::cmd_report(argc - 2, argv + 2);
+    if (cmd == "suggest") return cli::cmd_suggest(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage(stdout);
       return 0;
     }
-    if (cmd == "record" || cmd == "suggest")
+    if (cmd == "record")
       die("'" + cmd + "' is not available in this version of tiermalloc yet");
   } catch (const std::exception& e) {
     die(e.what());
   }
   usage(stderr);
-  die("unknown command '" + cmd + "' (expected run, check, explain, topology or report)");
+  die("unknown command '" + cmd + "' (expected run, check, explain, topology, report or suggest)");
 }
