@@ -138,7 +138,7 @@ class Parser {
         return fail(p_ >= t_.size() ? "unexpected end of file (expected ':')" : "unexpected '" + shown(t_[p_]) + "' (expected ':')");
       ++p_;
       ws();
-      v->members.emplace_back(std::move(key), Value{});
+      v->members.push_back({std::move(key), Value{}});
       if (!value(&v->members.back().second, depth + 1)) return false;
       ws();
       if (p_ >= t_.size()) return fail("unexpected end of file (expected ',' or '}')");

@@ -14,6 +14,8 @@
 
 namespace tiermalloc::json {
 
+struct Member;
+
 struct Value {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
   Type type = Type::kNull;
@@ -23,7 +25,7 @@ struct Value {
   uint64_t uint = 0;       // ...in 64 bits: then this is exact
   std::string str;
   std::vector<Value> items;                           // array
-  std::vector<std::pair<std::string, Value>> members; // object, in file order
+  std::vector<Member> members;                        // object, in file order
   int line = 0, col = 0;                              // where the value starts, 1-based
 
   bool is_null() const { return type == Type::kNull; }
@@ -33,6 +35,11 @@ struct Value {
   bool is_number() const { return type == Type::kNumber; }
   /** The member named key, or nullptr (objects only). */
   const Value* get(std::string_view key) const;
+};
+
+struct Member {
+  std::string first;
+  Value second;
 };
 
 /** Parses text; on failure *error is "LINE:COL: what was expected".  Nesting is limited to
