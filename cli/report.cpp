@@ -83,6 +83,8 @@ Stats load(const std::string& path) {
     Tier x;
     x.name = r.str(t, "name", w);
     x.kind = r.str(t, "kind", w, "numa");
+    if (const json::Value* av = t.get("available"); av && av->type == json::Value::Type::kBool && !av->boolean)
+      x.kind += " (unavailable)";  // its allocations took the fallback chain
     for (const json::Value& n : r.array(t, "nodes", w, false).items) {
       if (!n.is_uint) r.bad(n, w + ".nodes", "node numbers");
       x.nodes += (x.nodes.empty() ? "" : ",") + std::to_string(n.uint);
