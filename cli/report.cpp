@@ -419,11 +419,13 @@ std::string timeline_svg(const Stats& s, const std::map<std::string, std::string
          fmt("%g", v) + " " + ya.name + "</text>\n";
   }
   o += "</g>\n<g class=\"x-axis\" font-size=\"12\" text-anchor=\"middle\">\n";
-  for (double t = 0; t <= span + 1e-9; t += tstep) {
+  // Ticks at round times: multiples of the step, from the first sample's time on.
+  for (double ta = std::ceil(static_cast<double>(t0) / tstep - 1e-9) * tstep; ta <= static_cast<double>(t1) + 1e-9; ta += tstep) {
+    double t = ta - static_cast<double>(t0);
     double x = L + pw * t / span;
     o += "<line x1=\"" + fmt("%.1f", x) + "\" x2=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.0f", T + ph) + "\" y2=\"" +
          fmt("%.0f", T + ph + 5) + "\" stroke=\"#666\"/><text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.0f", T + ph + 19) +
-         "\">" + fmt("%g", (t + static_cast<double>(t0)) / tunit) + (in_s ? " s" : " ms") + "</text>\n";
+         "\">" + fmt("%g", ta / tunit) + (in_s ? " s" : " ms") + "</text>\n";
   }
   o += "<text x=\"" + fmt("%.0f", L + pw / 2) + "\" y=\"" + fmt("%.0f", T + ph + 38) + "\">time since start</text>\n</g>\n";
   o += "<text transform=\"translate(16," + fmt("%.0f", T + ph / 2) +

@@ -136,7 +136,7 @@ uint64_t at_peak(const Profile& p, const PSite& s) {
 
 std::string ms(double v) {
   char b[32];
-  std::snprintf(b, sizeof b, v >= 1000 ? "%.1f s" : "%.1f ms", v >= 1000 ? v / 1000 : v);
+  std::snprintf(b, sizeof b, v >= 1000 ? "%.1f s" : v >= 0.1 || v == 0 ? "%.1f ms" : "%.3f ms", v >= 1000 ? v / 1000 : v);
   return b;
 }
 
