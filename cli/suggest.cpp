@@ -124,7 +124,8 @@ struct Options {
 struct Choice {
   int tier = kDram;       // where the plan puts the site (its large buckets, for scratch)
   std::string why;        // the figures that decided it
-  bool rule_all_sizes = true;  // false: only the buckets at or above --large (scratch)
+  bool rule_all_sizes = true;  // false: only the buckets at or above --large
+  bool nameless = false;       // no module to name: stays on the default tier
 };
 
 /** A live-bytes figure for budgets: the site's share of the process peak when the profile
@@ -332,9 +333,16 @@ int intended(const std::vector<Choice>& plan, const Options& o, size_t i, const 
   return c.tier;
 }
 
+/** A bucket's part of its site's peak: its share of the site's bytes (count x mid-size). */
 uint64_t bucket_peak(const PSite& s, const Bucket& b, const Profile& p) {
-  if (!s.allocations) return 0;
-  return static_cast<uint64_t>(static_cast<double>(at_peak(p, s)) * static_cast<double>(b.count) / static_cast<double>(s.allocations));
+  auto bytes = [&](const Bucket& k) {
+    double lo = static_cast<double>(std::max(k.lo, s.size_min)), hi = static_cast<double>(std::min(k.hi, std::max(s.size_max, k.lo)));
+    return static_cast<double>(k.count) * (lo + std::max(lo, hi)) / 2;
+  };
+  double all = 0;
+  for (const Bucket& k : s.hist) all += bytes(k);
+  if (all <= 0) return 0;
+  return static_cast<uint64_t>(static_cast<double>(at_peak(p, s)) * bytes(b) / all);
 }
 
 }  // namespace
@@ -386,7 +394,8 @@ int cmd_suggest(int argc, char** argv) {
   if (path.empty()) fail("suggest: no profile given (usage: tiermalloc suggest PROFILE [--budget TIER=SIZE]... [-o FILE])");
   Profile p = load(path);
   const double elapsed = static_cast<double>(std::max<uint64_t>(p.elapsed_ms, 1));
-  const uint64_t hot_floor = std::max<uint64_t>(1, p.allocations / 1000);  // 0.1% of all allocations
+  // A site worth a fast rule: 1,000 allocations or more, and at least 0.1% of all of them.
+  const uint64_t hot_floor = std::max<uint64_t>(1000, p.allocations / 1000);
 
   // 1. Large sites by lifetime.
   std::vector<Choice> plan(p.sites.size());
@@ -394,7 +403,8 @@ int cmd_suggest(int argc, char** argv) {
   std::vector<std::pair<size_t, std::string>> left_out, fast_cut;
   for (size_t i = 0; i < p.sites.size(); ++i) {
     const PSite& s = p.sites[i];
-    if (!s.allocations || s.size_max < o.large) continue;
+    plan[i].nameless = s.module.empty() || s.module[0] == '(';  // "(other)": no module a rule could name
+    if (plan[i].nameless || !s.allocations || s.size_max < o.large) continue;
     double freed = static_cast<double>(s.frees) / static_cast<double>(s.allocations);
     bool short_lived = freed >= 0.9 && s.life_mean <= 0.05 * elapsed;
     bool long_lived = s.live_at_exit * 2 >= s.allocations || s.life_mean >= 0.25 * elapsed;
@@ -408,6 +418,7 @@ int cmd_suggest(int argc, char** argv) {
       plan[i].why = b;
     } else if (long_lived) {
       plan[i].tier = kCapacity;
+      plan[i].rule_all_sizes = s.size_min >= o.large;
       std::string life = s.frees ? "mean lifetime " + ms(s.life_mean) + " of a " + ms(elapsed) + " run" : "none freed";
       std::snprintf(b, sizeof b, "%s allocations of %s, %s still live at exit, %s, peak %s live", grouped(s.allocations).c_str(),
                     sizes_text(s.size_min, s.size_max).c_str(), grouped(s.live_at_exit).c_str(), life.c_str(),
@@ -443,7 +454,7 @@ int cmd_suggest(int argc, char** argv) {
     std::vector<size_t> idx;
     for (size_t i = 0; i < plan.size(); ++i) {
       const PSite& s = p.sites[i];
-      if (plan[i].tier == kDram && s.allocations >= hot_floor && s.peak > 0 && s.api != "mmap") idx.push_back(i);
+      if (plan[i].tier == kDram && !plan[i].nameless && s.allocations >= hot_floor && s.peak > 0 && s.api != "mmap") idx.push_back(i);
     }
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return heat(p.sites[a]) > heat(p.sites[b]); });
     for (size_t i : idx) {
@@ -472,7 +483,7 @@ int cmd_suggest(int argc, char** argv) {
     uint64_t need = p.bytes_peak > moved ? p.bytes_peak - moved : 0;
     std::vector<size_t> idx;
     for (size_t i = 0; i < plan.size(); ++i)
-      if (plan[i].tier == kDram && p.sites[i].peak >= o.large) idx.push_back(i);
+      if (plan[i].tier == kDram && !plan[i].nameless && p.sites[i].peak >= o.large) idx.push_back(i);
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return heat(p.sites[a]) < heat(p.sites[b]); });
     uint64_t cap_used = 0;
     for (size_t i = 0; i < plan.size(); ++i)
@@ -626,8 +637,8 @@ int cmd_suggest(int argc, char** argv) {
   h += "# How sites were chosen (figures from the profile; \"large\" = " + human_bytes(o.large) + " or more):\n";
   h += "#   scratch   large and short-lived: 90% or more freed, mean lifetime at most 5% of the run\n";
   h += "#   capacity  large and long-lived: half or more live at exit, or mean lifetime 25% of the run or more\n";
-  h += "#   fast      the hottest small working set: most allocations per byte of peak live, with at least\n";
-  h += "#             0.1% of all allocations, their peaks summed (an upper bound) within the fast budget\n";
+  h += "#   fast      the hottest small working set: most allocations per byte of peak live (sites with\n";
+  h += "#             1,000 allocations and 0.1% of all or more), peaks summed (an upper bound) within the budget\n";
   h += "#   dram      everything else: the default\n";
   h += "# Where the profile's peak live bytes would go (per-site peaks summed):";
   for (int t : w.tiers) h += std::string(" ") + kTierNames[t] + " " + human_bytes(tier_peak[t]) + " (" + std::to_string(tier_sites[t]) + (tier_sites[t] == 1 ? " site)" : " sites)") + (t == w.tiers.back() ? "" : ",");
