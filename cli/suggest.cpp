@@ -117,7 +117,7 @@ struct Options {
   uint64_t budget[kNumTiers] = {};
   bool has_budget[kNumTiers] = {};
   std::string scratch_path = "/mnt/pmem0";
-  uint64_t large = 1 << 20;
+  uint64_t large = 4 << 20;    // --large: below it, a block is small (pymalloc's 1 MiB arenas are)
   std::string command;  // as run, for the header
 };
 
