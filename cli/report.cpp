@@ -23,6 +23,7 @@ namespace {
 struct Tier {
   std::string name, kind, nodes;
   uint64_t live = 0, peak = 0, limit = 0, allocations = 0, frees = 0, bytes = 0, fallbacks = 0;
+  uint64_t mmap_count = 0, mmap_live = 0;  // anonymous mappings placed on the tier (api: mmap rules)
   bool has_limit = false;
 };
 struct Rule {
@@ -96,6 +97,8 @@ Stats load(const std::string& path) {
     // "bytes" per the statistics format; "bytes_allocated" is what earlier versions wrote.
     x.bytes = t.get("bytes") ? r.u64(t, "bytes", w) : r.u64(t, "bytes_allocated", w);
     x.fallbacks = r.u64(t, "fallbacks_out", w);
+    x.mmap_count = r.u64(t, "mmap_count", w);
+    x.mmap_live = r.u64(t, "mmap_bytes_live", w);
     x.has_limit = t.get("limit") && !t.get("limit")->is_null();
     x.limit = r.u64(t, "limit", w);
     s.tiers.push_back(x);
@@ -277,16 +280,35 @@ struct Table {
   }
 };
 
+/** The tiers table: columns, alignment, rows; the mappings' columns only when a tier has some. */
+struct TierTable {
+  std::vector<std::string> head;
+  std::string align;
+  std::vector<std::vector<std::string>> rows;
+};
+TierTable tier_table(const Stats& s) {
+  bool maps = false;
+  for (const auto& x : s.tiers) maps = maps || x.mmap_count || x.mmap_live;
+  TierTable t{{"tier", "kind", "nodes", "live", "peak", "limit", "peak/limit", "allocations", "frees", "fallbacks"}, "lllrrrrrrr", {}};
+  if (maps) {
+    t.head.insert(t.head.end(), {"mappings", "mapped live"});
+    t.align += "rr";
+  }
+  for (const auto& x : s.tiers) {
+    t.rows.push_back({x.name, x.kind, x.nodes.empty() ? "-" : x.nodes, human_bytes(x.live), human_bytes(x.peak),
+                      x.has_limit ? human_bytes(x.limit) : "-", x.has_limit ? percent(x.peak, x.limit) : "-",
+                      grouped(x.allocations), grouped(x.frees), grouped(x.fallbacks)});
+    if (maps) t.rows.back().insert(t.rows.back().end(), {grouped(x.mmap_count), human_bytes(x.mmap_live)});
+  }
+  return t;
+}
+
 void print_text(const Stats& s, size_t top) {
   std::printf("tiermalloc report: %s\n", printable(header_line(s)).c_str());
   std::printf("summary: %s\n", printable(summary_line(s)).c_str());
   std::printf("\ntiers\n");
-  Table t{{"tier", "kind", "nodes", "live", "peak", "limit", "peak/limit", "allocations", "frees", "fallbacks"},
-          "lllrrrrrrr", {24}, {}};
-  for (const auto& x : s.tiers)
-    t.rows.push_back({x.name, x.kind, x.nodes.empty() ? "-" : x.nodes, human_bytes(x.live), human_bytes(x.peak),
-                      x.has_limit ? human_bytes(x.limit) : "-", x.has_limit ? percent(x.peak, x.limit) : "-",
-                      grouped(x.allocations), grouped(x.frees), grouped(x.fallbacks)});
+  TierTable tt = tier_table(s);
+  Table t{tt.head, tt.align, {24}, tt.rows};
   t.print();
   if (!s.rules.empty()) {
     std::printf("\nrules (first match wins)\n");
@@ -543,14 +565,9 @@ void write_html(const Stats& s, size_t top, const std::string& out) {
   h += "</section>\n<section id=\"tiers\"><h2>Tiers</h2>\n";
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> sw;
-  for (const auto& x : s.tiers) {
-    rows.push_back({x.name, x.kind, x.nodes.empty() ? "-" : x.nodes, human_bytes(x.live), human_bytes(x.peak),
-                    x.has_limit ? human_bytes(x.limit) : "-", x.has_limit ? percent(x.peak, x.limit) : "-",
-                    grouped(x.allocations), grouped(x.frees), grouped(x.fallbacks)});
-    sw.push_back(colour[x.name]);
-  }
-  h += html_table({"tier", "kind", "nodes", "live", "peak", "limit", "peak/limit", "allocations", "frees", "fallbacks"},
-                  "lllrrrrrrr", rows, sw);
+  for (const auto& x : s.tiers) sw.push_back(colour[x.name]);
+  TierTable tt = tier_table(s);
+  h += html_table(tt.head, tt.align, tt.rows, sw);
   h += "</section>\n";
   if (!s.rules.empty()) {
     rows.clear();
