@@ -8,7 +8,7 @@ set -e
 tiermalloc=$1 work=$2 script=$3
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 "$tiermalloc" record -o prof.json -- python3 "$script"
-"$tiermalloc" suggest prof.json --budget fast=1MiB -o policy.yaml
+"$tiermalloc" suggest prof.json -o policy.yaml
 "$tiermalloc" check policy.yaml > check.txt
 "$tiermalloc" run -p policy.yaml --stats stats.json -- python3 "$script"
 "$tiermalloc" report stats.json --html report.html > report.txt
