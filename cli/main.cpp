@@ -25,6 +25,10 @@
 using namespace tiermalloc;
 
 int cmd_record(int argc, char** argv);  // cli/record.cpp
+namespace tiermalloc::cli {
+int cmd_report(int argc, char** argv);   // cli/report.cpp
+int cmd_suggest(int argc, char** argv);  // cli/suggest.cpp
+}
 
 namespace {
 
@@ -40,7 +44,9 @@ void usage(FILE* f) {
                "  tiermalloc check POLICY [--json]\n"
                "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
                "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n"
-               "  tiermalloc record [-o PROFILE] [-p POLICY] -- PROGRAM [ARGS...]\n");
+               "  tiermalloc record [-o PROFILE] [-p POLICY] -- PROGRAM [ARGS...]\n"
+               "  tiermalloc report STATS [--html FILE] [--top N]\n"
+               "  tiermalloc suggest PROFILE [--budget TIER=SIZE]... [-o FILE] [--scratch-path DIR] [--large SIZE]\n");
 }
 
 std::string self_dir() {
@@ -382,16 +388,16 @@ int main(int argc, char** argv) {
     if (cmd == "check") return cmd_check(argc - 2, argv + 2);
     if (cmd == "topology") return cmd_topology(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
+    if (cmd == "report") return cli::cmd_report(argc - 2, argv + 2);
+    if (cmd == "suggest") return cli::cmd_suggest(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage(stdout);
       return 0;
     }
     if (cmd == "record") return cmd_record(argc - 2, argv + 2);
-    if (cmd == "suggest" || cmd == "report")
-      die("'" + cmd + "' is not available in this version of tiermalloc yet");
   } catch (const std::exception& e) {
     die(e.what());
   }
   usage(stderr);
-  die("unknown command '" + cmd + "' (expected run, check, explain or topology)");
+  die("unknown command '" + cmd + "' (expected run, check, explain, topology, record, report or suggest)");
 }
