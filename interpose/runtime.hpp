@@ -94,11 +94,21 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
+/** Aligned allocation.  mimalloc 2.0.9's mi_heap_malloc_aligned serves a power-of-two size up
+ *  to 1 KiB straight from its size class, assuming such blocks are naturally aligned; blocks
+ *  of 256..1024 B are not always (aligned_alloc(256, 1024) returned an address ending in
+ *  0x180).  Up to 16 B every block is aligned; above, the _at variant checks the block it
+ *  takes (and over-allocates when it must). */
+TM_FAST_PATH void* heap_aligned(mi_heap_t* h, size_t size, size_t align) {
+  if (align <= 16) return mi_heap_malloc_aligned(h, size, align);
+  return mi_heap_malloc_aligned_at(h, size, align, 0);
+}
+
 TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   switch (r.op) {
     case kOpMalloc: return mi_heap_malloc(h, r.size);
     case kOpCalloc: return mi_heap_zalloc(h, r.size);
-    case kOpAligned: return mi_heap_malloc_aligned(h, r.size, r.align);
+    case kOpAligned: return heap_aligned(h, r.size, r.align);
     case kOpRealloc: return mi_heap_realloc(h, r.old, r.size);
   }
   return nullptr;
@@ -122,7 +132,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       void* p;
       if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
       else if constexpr (kOp == kOpCalloc) p = mi_heap_zalloc(h, size);
-      else if constexpr (kOp == kOpAligned) p = mi_heap_malloc_aligned(h, size, align);
+      else if constexpr (kOp == kOpAligned) p = heap_aligned(h, size, align);
       else p = mi_heap_realloc(h, old, size);
       if (TM_LIKELY(p != nullptr)) {
         ts.allocs[tier]++;
