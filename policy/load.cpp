@@ -2,14 +2,40 @@
 // policy/load.cpp -- settings -> parsed model -> compiled policy, for this machine.
 #include "policy/load.hpp"
 
+#include <cerrno>
+#include <cstdio>
+
+#include "policy/cache.hpp"
 #include "policy/compile.hpp"
 #include "policy/model.hpp"
 #include "topology/topology.hpp"
 
 namespace tiermalloc::policy {
+namespace {
+
+bool read_text(const std::string& path, std::string* out) {
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) return false;
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  bool ok = !std::ferror(f);
+  std::fclose(f);
+  return ok;
+}
+
+std::string overrides_text(const EnvOverrides& o) {
+  std::string t = o.rules + '\0' + o.default_tier + '\0' + o.transient_path + '\0';
+  for (const auto& [name, value] : o.limits) t += name + '=' + value + '\0';
+  return t;
+}
+
+}  // namespace
 
 LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
-                       std::vector<std::string>* notes) {
+                       std::vector<std::string>* notes, LoadInfo* info) {
+  LoadInfo scratch;
+  if (!info) info = &scratch;
   plain_policy(out);
   if (s.disable) return LoadResult::kPlain;
   if (s.policy_path.empty()) {
@@ -18,6 +44,24 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
     return LoadResult::kError;
   }
   try {
+    // The cache: the machine is read first (it is part of the key), the policy's text too.
+    topo::Machine machine;
+    bool have_machine = false;
+    std::string key;
+    if (!s.cache_dir.empty()) {
+      std::string text;
+      if (read_text(s.policy_path, &text)) {
+        machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);
+        have_machine = true;
+        key = cache_key(text, s.policy_path, s.program, s.hbw_threshold, s.sysfs_root, overrides_text(s.overrides),
+                        machine);
+        if (cache_read(s.cache_dir, key, out, notes, &info->cache_file)) {
+          refresh_bind_budgets(machine, out);
+          info->from_cache = true;
+          return LoadResult::kLoaded;
+        }
+      }
+    }
     PolicySpec spec;
     std::vector<Problem> problems;
     if (!parse_policy_file(s.policy_path, &spec, &problems)) {
@@ -38,11 +82,17 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
       return LoadResult::kError;
     }
     spec.hbw_threshold = s.hbw_threshold;
-    topo::Machine machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);
+    if (!have_machine) machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);
+    size_t first_note = notes->size();
     if (!compile_policy(spec, machine, out, &problems, notes)) {
       for (const auto& p : problems) errors->push_back(p.str());
       return LoadResult::kError;
     }
+    bool transient = false;
+    for (int i = 0; i < out->ntiers; ++i) transient = transient || out->tiers[i].transient;
+    if (!key.empty() && !transient)
+      info->cached = cache_write(s.cache_dir, key, *out,
+                                 std::vector<std::string>(notes->begin() + static_cast<long>(first_note), notes->end()));
     return LoadResult::kLoaded;
   } catch (const std::exception& e) {
     plain_policy(out);
