@@ -6,8 +6,9 @@
 // Runs PROGRAM N times, one after the other (fork, execvp, wait4), each with the environment
 // of spawn itself plus LD_PRELOAD=$TM_BENCH_PRELOAD when that is set (so spawn itself runs
 // under no preload, and every configuration is started the same way).  Prints
-//   runs N median_us M total_s T max_rss_kib R
-// where M is the median wall time of one run (fork to reaped), and R the largest peak RSS of
+//   runs N median_us M total_s T max_rss_kib R median_cpu_us C
+// where M is the median wall time of one run (fork to reaped), C the median CPU time (user +
+// system, from wait4: on a shared machine it does not count waiting for a CPU), and R the largest peak RSS of
 // the children (ru_maxrss; it includes the small RSS of spawn's forked copy before exec, the
 // same for every configuration).  Exit status 1 if any run did not exit 0.
 #include <sys/resource.h>
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* pre = std::getenv("TM_BENCH_PRELOAD");
-  std::vector<double> us;
+  std::vector<double> us, cpu;
   long max_rss = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < n; ++i) {
@@ -63,11 +64,16 @@ int main(int argc, char** argv) {
       return 1;
     }
     us.push_back(std::chrono::duration<double, std::micro>(b - a).count());
+    cpu.push_back((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     max_rss = std::max(max_rss, ru.ru_maxrss);
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::sort(us.begin(), us.end());
-  double med = us.size() % 2 ? us[us.size() / 2] : (us[us.size() / 2 - 1] + us[us.size() / 2]) / 2;
-  std::printf("runs %ld median_us %.1f total_s %.4f max_rss_kib %ld\n", n, med, total, max_rss);
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  double med = median(us);
+  std::printf("runs %ld median_us %.1f total_s %.4f max_rss_kib %ld median_cpu_us %.1f\n", n, med, total, max_rss,
+              median(cpu));
   return 0;
 }

@@ -36,7 +36,8 @@ malloc really comes from the preloaded library (the workload prints the object d
 `malloc`); for tiermalloc, the statistics (TIERMALLOC_STATS) show the policy's rules
 matched.  Then --rounds rounds, round-robin over the configurations (the first one rotates
 each round), so every configuration meets the same machine drift.  Reported per workload and
-configuration: the median wall time (start-up: the median of one start, in ms), the median
+configuration: the median wall time (start-up: the median of one start, in ms; also its median CPU time, user + system, which
+waiting for a CPU on a shared machine does not inflate), the median
 of the per-round ratios against mimalloc (paired), the median peak RSS (the workload's own
 VmHWM; start-up: the children's largest ru_maxrss) and its ratio against mimalloc's.  For
 start-up also the time added to glibc's (ms).
@@ -204,8 +205,10 @@ def run_one(args, wl, cfg_env, stats=None):
     wall = time.perf_counter() - t0
     r = {"rc": p.returncode, "out": p.stdout.strip(), "err": p.stderr.strip(), "wall": wall}
     if wl in STARTUP:
-        m = re.search(r"runs (\d+) median_us ([\d.]+) total_s ([\d.]+) max_rss_kib (\d+)", p.stdout)
+        m = re.search(r"runs (\d+) median_us ([\d.]+) total_s ([\d.]+) max_rss_kib (\d+) median_cpu_us ([\d.]+)",
+                      p.stdout)
         r["time"] = float(m.group(2)) / 1000 if m else None      # ms per start
+        r["cpu"] = float(m.group(5)) / 1000 if m else None       # ms of CPU per start
         r["rss_kib"] = int(m.group(4)) if m else None
         r["check"] = f"runs {m.group(1)}" if m else None
         # spawn cannot see which malloc its children call; the allocation workloads check that
@@ -281,7 +284,8 @@ def report(doc):
             t = fmt(s["median"], ".3f") + (" ms" if unit == "ms/start" else " s ")
             extra = ""
             if unit == "ms/start" and s.get("added_ms_vs_glibc") is not None:
-                extra = f"  (+{s['added_ms_vs_glibc']:.2f} ms vs glibc)"
+                extra = (f"  (wall {s['added_ms_vs_glibc']:+.2f} ms vs glibc; CPU {fmt(s.get('cpu_ms'), '.2f')} ms, "
+                         f"{fmt(s.get('added_cpu_ms_vs_glibc'), '+.2f')} ms vs glibc)")
             lines.append(f"{wl:13s} {n:10s} {t:>10s} {fmt(s['vs_mimalloc'], '.2f'):>10s}x "
                          f"{fmt(s['vs_glibc'], '.2f'):>8s}x {fmt(s['rss_kib'] and s['rss_kib'] / 1024, '.1f'):>12s} "
                          f"{fmt(s['rss_vs_mimalloc'], '.2f'):>8s}x{extra}")
@@ -401,7 +405,8 @@ def main():
                     if r["check"] != per["check"]:
                         failures.append(f"{wl}/{name} round {rnd}: output {r['check']!r} differs from {per['check']!r}")
                         continue
-                    per["runs"].setdefault(name, []).append({"round": rnd, "time": r["time"], "rss_kib": r["rss_kib"]})
+                    per["runs"].setdefault(name, []).append({"round": rnd, "time": r["time"], "rss_kib": r["rss_kib"],
+                                                             "cpu": r.get("cpu")})
             log(f"round {rnd + 1}/{args.rounds} done ({time.time() - t_start:.0f} s)")
 
     for wl, per in results.items():
@@ -420,6 +425,12 @@ def main():
                           "rss_kib": rss, "rss_vs_mimalloc": rss / mi_rss if rss and mi_rss else None}
             if wl in STARTUP and gl is not None:
                 summ[name]["added_ms_vs_glibc"] = t - gl
+            if wl in STARTUP:
+                cpu = median([r["cpu"] for r in rs if r.get("cpu") is not None])
+                gl_cpu = median([r["cpu"] for r in per["runs"].get("glibc", []) if r.get("cpu") is not None])
+                summ[name]["cpu_ms"] = cpu
+                if cpu is not None and gl_cpu is not None:
+                    summ[name]["added_cpu_ms_vs_glibc"] = cpu - gl_cpu
         per["summary"] = summ
 
     if args.require:
