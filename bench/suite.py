@@ -36,8 +36,9 @@ malloc really comes from the preloaded library (the workload prints the object d
 `malloc`); for tiermalloc, the statistics (TIERMALLOC_STATS) show the policy's rules
 matched.  Then --rounds rounds, round-robin over the configurations (the first one rotates
 each round), so every configuration meets the same machine drift.  Reported per workload and
-configuration: the median wall time (start-up: the median of one start, in ms; also its median CPU time, user + system, which
-waiting for a CPU on a shared machine does not inflate), the median
+configuration: the median wall time (start-up: the median of one start, in ms), the median
+CPU time (user + system of the child, from wait4: on a shared machine it does not count
+waiting for a CPU, which wall time does), the median
 of the per-round ratios against mimalloc (paired), the median peak RSS (the workload's own
 VmHWM; start-up: the children's largest ru_maxrss) and its ratio against mimalloc's.  For
 start-up also the time added to glibc's (ms).
@@ -199,11 +200,23 @@ def run_one(args, wl, cfg_env, stats=None):
         argv = [args.workloads, *WORKLOADS[wl][0], "--ops", str(n)]
     if stats:
         env["TIERMALLOC_STATS"] = stats
-    t0 = time.perf_counter()
-    p = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=args.timeout)
-    wall = time.perf_counter() - t0
-    r = {"rc": p.returncode, "out": p.stdout.strip(), "err": p.stderr.strip(), "wall": wall}
+    # Output to files and os.wait4, for the child's own CPU time (user + system): on a shared
+    # machine it is steadier than wall time, which also counts waiting for a CPU.
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, stdout=fo, stderr=fe, text=True)
+        try:
+            _, status, ru = os.wait4(child.pid, 0)
+        except BaseException:
+            child.kill()
+            raise
+        wall = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        p = subprocess.CompletedProcess(argv, child.returncode, fo.read(), fe.read())
+    r = {"rc": p.returncode, "out": p.stdout.strip(), "err": p.stderr.strip(), "wall": wall,
+         "cpu": ru.ru_utime + ru.ru_stime}
     if wl in STARTUP:
         m = re.search(r"runs (\d+) median_us ([\d.]+) total_s ([\d.]+) max_rss_kib (\d+) median_cpu_us ([\d.]+)",
                       p.stdout)
@@ -216,6 +229,7 @@ def run_one(args, wl, cfg_env, stats=None):
         m = re.search(r"peak_rss_kib (\d+)", p.stderr)
         f = re.search(r"malloc_from (\S+)", p.stderr)
         r["time"] = wall                                          # seconds
+        r["cpu"] = ru.ru_utime + ru.ru_stime                      # seconds
         r["rss_kib"] = int(m.group(1)) if m else None
         r["malloc_from"] = f.group(1) if f else None
         mis = re.search(r"misaligned (\d+)", p.stderr)
@@ -251,9 +265,9 @@ def check_rules(name, wl, tiers, ops):
     return fails
 
 
-def paired_ratio(runs, name, base):
-    a = {r["round"]: r["time"] for r in runs.get(name, [])}
-    b = {r["round"]: r["time"] for r in runs.get(base, [])}
+def paired_ratio(runs, name, base, key="time"):
+    a = {r["round"]: r[key] for r in runs.get(name, []) if r.get(key) is not None}
+    b = {r["round"]: r[key] for r in runs.get(base, []) if r.get(key) is not None}
     rs = [a[k] / b[k] for k in a if k in b and b[k]]
     return median(rs)
 
@@ -269,7 +283,7 @@ def report(doc):
                  f"{m['cpu_model']}, {m['cpus']} CPUs, {m['kernel']}")
     names = [c["name"] for c in doc["configs"] if not c["skipped"]]
     hdr = (f"{'workload':13s} {'config':10s} {'median':>10s} {'vs mimalloc':>11s} {'vs glibc':>9s} "
-           f"{'peak RSS MiB':>12s} {'RSS vs mi':>9s}")
+           f"{'CPU':>9s} {'CPU vs mi':>9s} {'peak RSS MiB':>12s} {'RSS vs mi':>9s}")
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for wl, per in doc["workloads"].items():
@@ -284,23 +298,37 @@ def report(doc):
             t = fmt(s["median"], ".3f") + (" ms" if unit == "ms/start" else " s ")
             extra = ""
             if unit == "ms/start" and s.get("added_ms_vs_glibc") is not None:
-                extra = (f"  (wall {s['added_ms_vs_glibc']:+.2f} ms vs glibc; CPU {fmt(s.get('cpu_ms'), '.2f')} ms, "
-                         f"{fmt(s.get('added_cpu_ms_vs_glibc'), '+.2f')} ms vs glibc)")
+                extra = (f"  (vs glibc: wall {s['added_ms_vs_glibc']:+.2f} ms, "
+                         f"CPU {fmt(s.get('added_cpu_ms_vs_glibc'), '+.2f')} ms)")
+            c = s.get("cpu_median")
+            ct = fmt(c, ".3f") + (" ms" if unit == "ms/start" else " s ") if c is not None else "-"
             lines.append(f"{wl:13s} {n:10s} {t:>10s} {fmt(s['vs_mimalloc'], '.2f'):>10s}x "
-                         f"{fmt(s['vs_glibc'], '.2f'):>8s}x {fmt(s['rss_kib'] and s['rss_kib'] / 1024, '.1f'):>12s} "
+                         f"{fmt(s['vs_glibc'], '.2f'):>8s}x {ct:>9s} {fmt(s.get('cpu_vs_mimalloc'), '.2f'):>8s}x "
+                         f"{fmt(s['rss_kib'] and s['rss_kib'] / 1024, '.1f'):>12s} "
                          f"{fmt(s['rss_vs_mimalloc'], '.2f'):>8s}x{extra}")
         lines.append("")
     # The matrix: time ratio vs mimalloc (RSS ratio in brackets).
     lines.append("time vs mimalloc (median of paired ratios); [peak RSS vs mimalloc]")
-    hdr = f"{'workload':13s} " + " ".join(f"{n:>14s}" for n in names)
-    lines.append(hdr)
-    lines.append("-" * len(hdr))
+    hdr2 = f"{'workload':13s} " + " ".join(f"{n:>14s}" for n in names)
+    lines.append(hdr2)
+    lines.append("-" * len(hdr2))
     for wl, per in doc["workloads"].items():
         cells = []
         for n in names:
             s = per["summary"].get(n)
             cells.append(f"{fmt(s and s['vs_mimalloc'], '.2f')} [{fmt(s and s['rss_vs_mimalloc'], '.2f')}]"
                          if s else "n/a" if "broken" in per["verify"].get(n, {}) else "-")
+        lines.append(f"{wl:13s} " + " ".join(f"{c:>14s}" for c in cells))
+    lines.append("")
+    lines.append("CPU time (user + system) vs mimalloc (median of paired ratios)")
+    lines.append(hdr2)
+    lines.append("-" * len(hdr2))
+    for wl, per in doc["workloads"].items():
+        cells = []
+        for n in names:
+            s = per["summary"].get(n)
+            cells.append(fmt(s and s.get("cpu_vs_mimalloc"), ".2f") if s else
+                         "n/a" if "broken" in per["verify"].get(n, {}) else "-")
         lines.append(f"{wl:13s} " + " ".join(f"{c:>14s}" for c in cells))
     notes = sorted({v["misaligned_why"] for per in doc["workloads"].values() for v in per["verify"].values()
                     if "misaligned_why" in v})
@@ -425,8 +453,10 @@ def main():
                           "rss_kib": rss, "rss_vs_mimalloc": rss / mi_rss if rss and mi_rss else None}
             if wl in STARTUP and gl is not None:
                 summ[name]["added_ms_vs_glibc"] = t - gl
+            cpu = median([r["cpu"] for r in rs if r.get("cpu") is not None])
+            summ[name]["cpu_median"] = cpu
+            summ[name]["cpu_vs_mimalloc"] = paired_ratio(per["runs"], name, "mimalloc", "cpu")
             if wl in STARTUP:
-                cpu = median([r["cpu"] for r in rs if r.get("cpu") is not None])
                 gl_cpu = median([r["cpu"] for r in per["runs"].get("glibc", []) if r.get("cpu") is not None])
                 summ[name]["cpu_ms"] = cpu
                 if cpu is not None and gl_cpu is not None:
