@@ -15,7 +15,7 @@
 namespace tiermalloc::policy {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'M', 'P', 'C', 'v', '1', '\n', 0};
+constexpr char kMagic[8] = {'T', 'M', 'P', 'C', 'v', '2', '\n', 0};
 
 void put_u64(std::string* s, uint64_t v) { s->append(reinterpret_cast<const char*>(&v), sizeof v); }
 void put_str(std::string* s, const std::string& v) {
@@ -123,15 +123,13 @@ struct Reader {
 
 }  // namespace
 
-std::string cache_key(const std::string& policy_text, const std::string& policy_path, const std::string& program,
-                      double hbw_threshold, const std::string& sysfs_root, const std::string& overrides,
-                      const topo::Machine& m) {
+std::string cache_key(const std::string& policy_text, const std::string& policy_path, double hbw_threshold,
+                      const std::string& sysfs_root, const std::string& overrides, const topo::Machine& m) {
   std::string k;
   put_u64(&k, sizeof(CompiledPolicy));
   put_str(&k, build_identity());
   put_str(&k, policy_text);
   put_str(&k, policy_path);
-  put_str(&k, program);
   put_f64(&k, hbw_threshold);
   put_str(&k, sysfs_root);
   put_str(&k, overrides);
@@ -159,7 +157,7 @@ std::string cache_key(const std::string& policy_text, const std::string& policy_
 }
 
 bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* out, std::vector<std::string>* notes,
-                std::string* file) {
+                std::vector<std::string>* programs, std::string* file) {
   std::string path = file_for(dir, key);
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
@@ -176,18 +174,21 @@ bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* 
   if (r.u64() != sizeof(CompiledPolicy) || data.size() - r.off < sizeof(CompiledPolicy)) return false;
   const size_t body = r.off;
   r.off += sizeof(CompiledPolicy);
-  std::vector<std::string> n;
+  std::vector<std::string> n, progs;
   uint64_t count = r.u64();
   for (uint64_t i = 0; r.ok && i < count && i < 4096; ++i) n.push_back(r.str());
-  if (!r.ok || n.size() != count || r.off != data.size()) return false;
+  uint64_t nprogs = r.u64();
+  for (uint64_t i = 0; r.ok && i < nprogs && i < 4096; ++i) progs.push_back(r.str());
+  if (!r.ok || n.size() != count || progs.size() != nprogs || r.off != data.size()) return false;
   std::memcpy(static_cast<void*>(out), data.data() + body, sizeof(CompiledPolicy));
   notes->insert(notes->end(), n.begin(), n.end());
+  *programs = std::move(progs);
   if (file) *file = path;
   return true;
 }
 
 bool cache_write(const std::string& dir, const std::string& key, const CompiledPolicy& c,
-                 const std::vector<std::string>& notes) {
+                 const std::vector<std::string>& notes, const std::vector<std::string>& programs) {
   if (!usable_dir(dir)) return false;
   std::string data(kMagic, sizeof kMagic);
   put_str(&data, key);
@@ -195,6 +196,8 @@ bool cache_write(const std::string& dir, const std::string& key, const CompiledP
   data.append(reinterpret_cast<const char*>(&c), sizeof c);
   put_u64(&data, notes.size());
   for (const auto& n : notes) put_str(&data, n);
+  put_u64(&data, programs.size());
+  for (const auto& p : programs) put_str(&data, p);
   std::string path = file_for(dir, key);
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%d.tmp", static_cast<int>(getpid()));

@@ -20,19 +20,20 @@ namespace tiermalloc::policy {
 
 /** Everything the compiled policy depends on, as bytes: compared whole on a read, so a hash
  *  collision can never hand a process another policy. */
-std::string cache_key(const std::string& policy_text, const std::string& policy_path, const std::string& program,
-                      double hbw_threshold, const std::string& sysfs_root, const std::string& overrides,
+std::string cache_key(const std::string& policy_text, const std::string& policy_path, double hbw_threshold, const std::string& sysfs_root, const std::string& overrides,
                       const topo::Machine& machine);
 
-/** Reads DIR/<hash of key>.tmpc into *out and *notes; false (and nothing changed) unless the
- *  file is ours (owner, regular, not a link), complete and holds exactly this key. */
+/** Reads DIR/<hash of key>.tmpc into *out, *notes and *programs (the policy's `programs:`
+ *  globs, which the caller matches against this process: the program is not in the key, so
+ *  one file serves every program); false (and nothing changed) unless the file is ours
+ *  (owner, regular, not a link, closed to others), complete and holds exactly this key. */
 bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* out, std::vector<std::string>* notes,
-                std::string* file);
+                std::vector<std::string>* programs, std::string* file);
 
 /** Writes it (a temporary file renamed into place: readers see all or nothing).  Creates DIR
  *  (mode 0700) if needed; refuses a DIR that is not a directory owned by us, closed to others. */
 bool cache_write(const std::string& dir, const std::string& key, const CompiledPolicy& c,
-                 const std::vector<std::string>& notes);
+                 const std::vector<std::string>& notes, const std::vector<std::string>& programs);
 
 /** Where the preload library keeps it: TIERMALLOC_CACHE_DIR if set, else
  *  $XDG_RUNTIME_DIR/tiermalloc, else /tmp/tiermalloc-<uid>; "" when TIERMALLOC_CACHE=0.

@@ -200,3 +200,24 @@ TEST(PolicyCache, DefaultDirectory) {
   EXPECT_EQ(default_cache_dir(nullptr, nullptr, "/run/user/1"), "/run/user/1/tiermalloc");
   EXPECT_EQ(default_cache_dir(nullptr, "", nullptr), "/tmp/tiermalloc-" + std::to_string(geteuid()));
 }
+
+TEST(PolicyCache, ProgramsIsDecidedPerProcess) {
+  // One cache file serves every program; `programs:` still decides per process.
+  Env e;
+  write(e.policy, std::string(kPolicy) + "programs: [\"prog\"]\n");
+  static CompiledPolicy a, b;
+  LoadInfo i1, i2, i3;
+  ASSERT_EQ(load(e.settings(), &a, &i1), LoadResult::kLoaded);
+  EXPECT_TRUE(i1.cached);
+  Settings other = e.settings();
+  other.program = "/usr/bin/other";
+  std::vector<std::string> notes;
+  ASSERT_EQ(load(other, &b, &i2, &notes), LoadResult::kPlain);
+  EXPECT_TRUE(i2.from_cache);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("does not apply to 'other' (programs:)"), std::string::npos) << notes[0];
+  EXPECT_EQ(b.ntiers, 1);
+  ASSERT_EQ(load(e.settings(), &b, &i3), LoadResult::kLoaded);
+  EXPECT_TRUE(i3.from_cache);
+  EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
+}
