@@ -98,7 +98,7 @@ TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   switch (r.op) {
     case kOpMalloc: return mi_heap_malloc(h, r.size);
     case kOpCalloc: return mi_heap_zalloc(h, r.size);
-    case kOpAligned: return mi_heap_malloc_aligned(h, r.size, r.align);
+    case kOpAligned: return mi_heap_malloc_aligned_at(h, r.size, r.align, 0);  // see allocate()
     case kOpRealloc: return mi_heap_realloc(h, r.old, r.size);
   }
   return nullptr;
@@ -122,7 +122,11 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       void* p;
       if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
       else if constexpr (kOp == kOpCalloc) p = mi_heap_zalloc(h, size);
-      else if constexpr (kOp == kOpAligned) p = mi_heap_malloc_aligned(h, size, align);
+      // Not mi_heap_malloc_aligned: built without padding, mimalloc 2.0.9 takes any small
+      // power-of-two size >= the alignment as "naturally aligned", but it starts pages of
+      // blocks <= 1 KiB 384 bytes in, so aligned_alloc(256..1024, 256..1024) came back
+      // misaligned (tests/stress threads).  The _at form checks the block's address.
+      else if constexpr (kOp == kOpAligned) p = mi_heap_malloc_aligned_at(h, size, align, 0);
       else p = mi_heap_realloc(h, old, size);
       if (TM_LIKELY(p != nullptr)) {
         ts.allocs[tier]++;
