@@ -24,14 +24,15 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 for k in "${kinds[@]}"; do
   t0=$(date +%s)
   case $k in
-    asan) san=address,undefined targets=(tm_unit_tests) labels=unit ;;
-    tsan) san=thread targets=(tm_unit_tests) labels=unit ;;
-    ubsan) san=undefined targets=(all) labels='preload|stress' ;;
+    # The unit tests at -O0 (Debug): they run in seconds, and build in half the time.
+    asan) san=address,undefined targets=(tm_unit_tests) labels=unit type=Debug ;;
+    tsan) san=thread targets=(tm_unit_tests) labels=unit type=Debug ;;
+    ubsan) san=undefined targets=(all) labels='preload|stress' type=RelWithDebInfo ;;
     *) echo "sanitize.sh: unknown kind '$k' (asan, tsan, ubsan)" >&2; exit 2 ;;
   esac
   dir=build-$k
   echo "== $k: -fsanitize=$san in $dir"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIERMALLOC_SANITIZE="$san" -DTIERMALLOC_BUILD_BENCH=OFF -DTIERMALLOC_BUILD_FUZZ=OFF \
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DTIERMALLOC_SANITIZE="$san" -DTIERMALLOC_BUILD_BENCH=OFF -DTIERMALLOC_BUILD_FUZZ=OFF \
         "${mi[@]}" >/dev/null
   cmake --build "$dir" -j"$jobs" --target "${targets[@]}" >/dev/null
   t1=$(date +%s)

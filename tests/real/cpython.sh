@@ -12,10 +12,10 @@ PY=/usr/bin/python3.11
 [ -x "$PY" ] || skip "$PY is not installed (apt-get install python3.11)"
 [ -d /usr/lib/python3.11/test/libregrtest ] || skip "CPython's test suite is not installed (libpython3.11-testsuite)"
 short=(test_list test_dict test_set test_bytes test_json test_re test_mmap test_struct)
-full=("${short[@]}" test_tuple test_str test_int test_float test_long test_array test_collections
+full=("${short[@]}" test_tuple test_unicode test_int test_float test_long test_array test_collections
       test_deque test_heapq test_bisect test_itertools test_functools test_operator test_copy test_enum
       test_textwrap test_base64 test_binascii test_hashlib test_zlib test_bz2 test_lzma test_csv
-      test_fractions test_random test_sort test_memoryview test_weakref test_threading test_io test_sqlite3
+      test_fractions test_random test_sort test_memoryview test_weakref test_threading test_io test_math
       test_pickle test_decimal test_gc)
 mods=("${short[@]}")
 [ "${3:-}" = --full ] && mods=("${full[@]}")
@@ -53,6 +53,8 @@ env TM_RUN=tm LD_PRELOAD="$TM_LIB" TIERMALLOC_POLICY="$TM_POLICY" TIERMALLOC_STR
     TIERMALLOC_STATS="$TM_TMP/cpython.stats.%p.json" bash -c "$(declare -p mods); run_suite" </dev/null; rc_tm=$?
 echo "  tiermalloc: status $rc_tm, $(wc -l <tm/outcomes.txt) test cases, $(elapsed "$t") s"
 [ "$rc_plain" = "$rc_tm" ] || { tail -30 tm/regrtest.log; fail "regrtest exited $rc_plain plainly, $rc_tm under tiermalloc"; }
+[ "$rc_plain" = 0 ] || { tail -30 plain/regrtest.log; fail "regrtest failed without tiermalloc too (status $rc_plain): a module missing or broken here"; }
+for m in "${mods[@]}"; do grep -q "^$m " plain/outcomes.txt || fail "no test case of $m ran"; done
 [ -s plain/outcomes.txt ] || fail "no test outcomes from the plain run"
 if ! cmp -s plain/outcomes.txt tm/outcomes.txt; then
   diff plain/outcomes.txt tm/outcomes.txt | head -20

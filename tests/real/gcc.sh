@@ -4,7 +4,8 @@
 # drivers, cc1, cc1plus, as: all preloaded in the second run) compile real source trees at
 # -O2 -g: mimalloc's C sources and this project's C++ sources (policy/, topology/); the
 # object files must be byte-identical plain and preloaded.  Short form: 2 C files and 2 C++
-# files; --full: every file of both trees.
+# files; --full: every file of both trees (mimalloc's as its build compiles them: not static.c,
+# the override, page-queue.c (included by page.c) or region.c (unused in 2.0)).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MI=${3:?usage: $0 LIB POLICY MIMALLOC_SRC PROJECT_SRC [--full]}
@@ -17,7 +18,7 @@ echo "gcc: $("$GCC" --version | head -1), policy $TM_POLICY"
 cd "$TM_TMP" || fail "cd $TM_TMP"
 csrc=(alloc.c page.c) cxxsrc=(policy/size.cpp topology/select.cpp)
 if [ "${5:-}" = --full ]; then
-  csrc=(); for f in "$MI"/src/*.c; do case $(basename "$f") in static.c|alloc-override*.c) ;; *) csrc+=("$(basename "$f")") ;; esac; done
+  csrc=(); for f in "$MI"/src/*.c; do case $(basename "$f") in static.c|alloc-override*.c|page-queue.c|region.c) ;; *) csrc+=("$(basename "$f")") ;; esac; done
   cxxsrc=(); for f in "$SRC"/policy/*.cpp "$SRC"/topology/*.cpp; do cxxsrc+=("${f#"$SRC"/}"); done
 fi
 cat >build.sh <<'SH'
