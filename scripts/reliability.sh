@@ -41,7 +41,7 @@ for part in "${parts[@]}"; do
       for p in python sqlite sort; do run "$p" bash "tests/real/$p.sh" "$lib" configs/large-to-second-tier.yaml; done ;;
     stress)
       secs=${TM_STRESS_SECONDS:-60}; [ $long = 1 ] && secs=${TM_STRESS_SECONDS:-3600}
-      run stress env TM_STRESS_SECONDS="$secs" bash -c 'cd build && ctest -L stress -V --timeout $(( '"$secs"' * 3 + 120 ))' ;;
+      run stress env TM_STRESS_SECONDS="$secs" bash -c 'cd build && ctest -L stress -E reliability_script -V --timeout $(( '"$secs"' * 3 + 120 ))' ;;
     sanitize) run sanitize bash scripts/sanitize.sh ;;
     fuzz) run fuzz bash scripts/fuzz.sh $([ $long = 1 ] && echo 3600 || echo 300) ;;
     *) echo "reliability.sh: unknown part '$part' (real, stress, sanitize, fuzz)"; exit 2 ;;

@@ -40,6 +40,7 @@ rules:
 YAML
 chmod 644 "$d/policy.yaml"
 coproc H { env LD_PRELOAD="$lib" TIERMALLOC_POLICY="$d/policy.yaml" TIERMALLOC_STRICT=1 "${run_as[@]}" "$hold" 4 64; }
+hpid=$H_PID  # bash unsets H_PID once the coprocess has ended
 read -r ready pid <&"${H[0]}" || fail "the holder did not start"
 [ "$ready" = READY ] || fail "the holder printed '$ready'"
 uid=$(stat -c %u /proc/$pid)
@@ -68,7 +69,7 @@ echo "  transient: directory empty, $n unlinked mappings, no descriptor into it"
 echo go >&"${H[1]}"
 read -r done_ <&"${H[0]}"
 [ "$done_" = DONE ] || fail "the holder did not verify its blocks (printed '$done_')"
-wait "$H_PID" 2>/dev/null
+wait "$hpid" 2>/dev/null
 pid=
 
 # ---- symlinks at the statistics and log paths ----------------------------------------
