@@ -47,7 +47,8 @@ TM_FAST_PATH void* do_realloc(void* p, size_t n, uintptr_t ra) {
 }
 
 TM_FAST_PATH void* do_aligned(size_t align, size_t n, uintptr_t ra, uint32_t api) {
-  if (align <= kMinAlign) return allocate<kOpMalloc>(n, ra, api, 0, nullptr);
+  // mimalloc's blocks of 8 bytes and less are only 8-aligned: ask for 16 for those.
+  if (align <= kMinAlign) return allocate<kOpMalloc>(n < align ? align : n, ra, api, 0, nullptr);
   // Above mimalloc's 16 MiB limit the slow path maps the block itself.
   if (TM_UNLIKELY(align > (size_t{16} << 20))) return alloc_slow(n, ra, api, kOpAligned, align, nullptr);
   return allocate<kOpAligned>(n, ra, api, align, nullptr);
@@ -113,7 +114,7 @@ TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow
       h();
     }
     void* p = align > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, align, nullptr)
-                                : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
+                                : allocate<kOpMalloc>(n < align ? align : n, ra, kApiNew, 0, nullptr);
     if (p) return p;
   }
 }
@@ -129,13 +130,13 @@ TM_FAST_PATH void* do_new_nothrow(size_t n, uintptr_t ra) {
 TM_FAST_PATH void* do_new_aligned(size_t n, std::align_val_t al, uintptr_t ra) {
   size_t a = static_cast<size_t>(al);
   void* p = a > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, a, nullptr)
-                          : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
+                          : allocate<kOpMalloc>(n < a ? a : n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, false);
 }
 TM_FAST_PATH void* do_new_aligned_nothrow(size_t n, std::align_val_t al, uintptr_t ra) {
   size_t a = static_cast<size_t>(al);
   void* p = a > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, a, nullptr)
-                          : allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
+                          : allocate<kOpMalloc>(n < a ? a : n, ra, kApiNew, 0, nullptr);
   return TM_LIKELY(p != nullptr) ? p : new_failed(n, a, ra, true);
 }
 

@@ -16,6 +16,53 @@ namespace tiermalloc::policy {
 namespace {
 
 constexpr size_t kMaxPolicyBytes = 1 << 20;  // a policy is a few KiB; refuse anything huge
+// yaml-cpp builds nodes recursively (its own guard stops at ~2000 levels with "bad file"):
+// a policy's schema is 6 levels deep, and the library may parse on a thread with a small
+// stack, so anything deeper than this is refused before yaml-cpp sees it.
+constexpr int kMaxNesting = 64;
+
+// A cheap, conservative bound on the nesting of a YAML text: open flow collections ([ {),
+// plus block levels (a stack of indentation columns, and each compact "- " on a line), outside
+// quotes and comments.  Returns false at the first place deeper than kMaxNesting.
+bool nesting_ok(const std::string& text, Loc* where) {
+  std::vector<size_t> indents;
+  int flow = 0;
+  size_t line = 1, i = 0, n = text.size();
+  while (i < n) {
+    size_t col = 0;
+    while (i < n && text[i] == ' ') ++i, ++col;
+    if (i < n && text[i] != '\n' && text[i] != '#' && flow == 0) {
+      while (!indents.empty() && indents.back() > col) indents.pop_back();
+      if (indents.empty() || indents.back() < col) indents.push_back(col);
+    }
+    int dashes = 0;
+    char quote = 0;
+    for (; i < n && text[i] != '\n'; ++i, ++col) {
+      char c = text[i];
+      if (quote) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '#' && (col == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+        while (i < n && text[i] != '\n') ++i;
+        break;
+      }
+      if (c == '"' || c == '\'') quote = c;
+      else if (c == '[' || c == '{') ++flow;
+      else if ((c == ']' || c == '}') && flow > 0) --flow;
+      else if (c == '-' && flow == 0 && (i + 1 >= n || text[i + 1] == ' ') &&
+               (col == 0 || text[i - 1] == ' '))
+        ++dashes;
+      if (flow + dashes + static_cast<int>(indents.size()) > kMaxNesting) {
+        *where = Loc{static_cast<int>(line), static_cast<int>(col + 1)};
+        return false;
+      }
+    }
+    ++i;  // the newline
+    ++line;
+  }
+  return true;
+}
 
 class Parser {
  public:
@@ -297,6 +344,12 @@ bool parse_policy_text(const std::string& text, const std::string& file, PolicyS
                                        std::to_string(kMaxPolicyBytes) + " are accepted)"});
     return false;
   }
+  Loc deep;
+  if (!nesting_ok(text, &deep)) {
+    problems->push_back({file, deep, "nesting deeper than " + std::to_string(kMaxNesting) +
+                                         " levels (a policy needs at most 6): refused"});
+    return false;
+  }
   try {
     YAML::Node root = YAML::Load(text);
     if (!root || root.IsNull()) {
@@ -322,7 +375,14 @@ bool parse_policy_file(const std::string& path, PolicySpec* out, std::vector<Pro
   char buf[65536];
   while (f.read(buf, sizeof buf) || f.gcount() > 0) {
     text.append(buf, static_cast<size_t>(f.gcount()));
-    if (text.size() > kMaxPolicyBytes) break;
+    if (text.size() > kMaxPolicyBytes) {  // refused unread; say how big it really is
+      f.clear();
+      f.seekg(0, std::ios::end);
+      std::streamoff end = f.tellg();
+      problems->push_back({path, {}, (end > 0 ? "policy is " + std::to_string(end) : "policy is more than " + std::to_string(kMaxPolicyBytes)) +
+                                         " bytes (at most " + std::to_string(kMaxPolicyBytes) + " are accepted)"});
+      return false;
+    }
   }
   return parse_policy_text(text, path, out, problems);
 }

@@ -78,34 +78,34 @@ run_both() {
   rm -f "$TM_TMP/$name.plain.out" "$TM_TMP/$name.tm.out"
 }
 
-# check_tier NAME TIER MIN_ALLOCATIONS
-# Sums TIER's "allocations" over the statistics files of run NAME (one per process) and
-# requires at least MIN_ALLOCATIONS; prints every tier's totals.
+# check_tier NAME TIER MIN_ALLOCATIONS [FIELD]
+# Sums TIER's "allocations" (or FIELD, e.g. mmap_count) over the statistics files of run
+# NAME (one per process) and requires at least MIN_ALLOCATIONS; prints every tier's totals.
 check_tier() {
-  local name=$1 tier=$2 min=$3 py
+  local name=$1 tier=$2 min=$3 field=${4:-allocations} py
   py=$(find_python)
   [ -n "$py" ] || skip "no python3 to read the statistics JSON of $name"
   compgen -G "$TM_TMP/$name.stats.*.json" >/dev/null \
     || fail "$name: no statistics file ($TM_TMP/$name.stats.<pid>.json): was libtiermalloc loaded?"
-  "$py" - "$tier" "$min" "$name" "$TM_TMP"/"$name".stats.*.json <<'EOF' || fail "$name: tier check failed"
+  "$py" - "$tier" "$min" "$name" "$field" "$TM_TMP"/"$name".stats.*.json <<'EOF' || fail "$name: tier check failed"
 import json, sys
-tier, need, name, files = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+tier, need, name, field, files = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
 tot = {}
 for f in files:
     with open(f) as fh:
         st = json.load(fh)
     for t in st["tiers"]:
         a = tot.setdefault(t["name"], [0, 0, 0])
-        a[0] += t["allocations"]; a[1] += t["bytes_allocated"]
+        a[0] += t[field]; a[1] += t["bytes_allocated"]
         a[2] += sum(t.get("resident_by_node", {}).values())
 for n, (a, b, r) in tot.items():
-    print(f"  {name}: tier {n:8s} allocations {a:9d}  bytes_allocated {b:12d}  resident at exit {r:11d}"
+    print(f"  {name}: tier {n:8s} {field} {a:9d}  bytes_allocated {b:12d}  resident at exit {r:11d}"
           f"  ({len(files)} process(es))")
 got = tot.get(tier, [0])[0]
 if tier not in tot:
     print(f"  {name}: no tier named {tier!r} in the statistics", file=sys.stderr); sys.exit(1)
 if got < need:
-    print(f"  {name}: tier {tier!r} has {got} allocations, expected at least {need}", file=sys.stderr)
+    print(f"  {name}: tier {tier!r} has {got} {field}, expected at least {need}", file=sys.stderr)
     sys.exit(1)
 EOF
 }

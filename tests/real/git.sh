@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# tests/real/git.sh LIBTIERMALLOC POLICY -- git (and the shell tools around it, all
+# tests/real/git.sh LIBTIERMALLOC POLICY [PROJECT_SRC] -- git (and the shell tools around it, all
 # preloaded in the second run) builds a repository of a few hundred generated files over
 # several commits (plus a 6 MB file), then log/diff/gc/fsck/archive; the transcript must be
 # byte-identical plain and preloaded (fixed dates, identities, no user or system config).
+# With PROJECT_SRC (a git checkout): also a clone of its history, log -p, blame, gc
+# --aggressive, fsck, archive -- identical too.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 GIT=$(command -v git) || skip "git is not installed"
+SRC=${3:+$(readlink -f "$3")}
 echo "git: $GIT ($("$GIT" --version)), policy $TM_POLICY"
 cd "$TM_TMP" || fail "cd $TM_TMP"
 mkdir home
@@ -66,4 +69,30 @@ echo "== show"; git show --format=%H:%s -s v0.2 HEAD~1
 SCENARIO
 run_both git bash scenario.sh
 check_tier git far 1
+
+# A real repository: this project's history (a bundle of HEAD, made plainly, so both runs
+# see the same snapshot) cloned, logged, diffed, garbage-collected, checked.
+if [ -n "$SRC" ] && git -C "$SRC" rev-parse HEAD >/dev/null 2>&1; then
+  env -u LD_PRELOAD git -C "$SRC" bundle create -q "$TM_TMP/project.bundle" HEAD 2>/dev/null ||
+    fail "cannot bundle $SRC"
+  cat >clone.sh <<'SCENARIO'
+set -eu
+export HOME=$PWD/home GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+mkdir "$TM_RUN-clone"; cd "$TM_RUN-clone"
+git clone -q ../project.bundle repo; cd repo
+git config pack.threads 1; git config gc.auto 0
+echo "== commits"; git rev-list --count HEAD
+echo "== log"; git log --stat --format='%H %an %ad %s' | sha256sum
+echo "== log -p"; git log -p --format=%H | sha256sum
+echo "== blame"; git blame -s README.md | sha256sum
+echo "== shortlog"; git shortlog -s -n HEAD | sha256sum
+echo "== diff root..HEAD"; git diff --stat "$(git rev-list --max-parents=0 HEAD | tail -1)" HEAD | tail -1
+echo "== gc"; git gc -q --prune=now --aggressive
+git verify-pack -v .git/objects/pack/pack-*.idx | grep -v -e '^non delta' -e '^chain length' | awk '{print $1, $2, $3}' | sort | sha256sum
+echo "== fsck"; git fsck --full --strict --no-progress 2>&1; echo "fsck status $?"
+echo "== archive"; git archive --format=tar HEAD | sha256sum
+SCENARIO
+  run_both git-clone bash clone.sh
+  check_tier git-clone near 1
+fi
 echo "PASS"

@@ -2,6 +2,9 @@
 // The YAML policy: what parses, and the one-line error for each thing that does not.
 #include <gtest/gtest.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "policy/model.hpp"
 
 using namespace tiermalloc;
@@ -133,6 +136,47 @@ TEST(Parse, HugePolicyIsRefused) {
   auto ps = parse_errors(big);
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_NE(ps[0].message.find("at most"), std::string::npos);
+}
+
+// A 100 MB file is refused with its real size, without reading it all.
+TEST(Parse, HugePolicyFileIsRefusedWithItsSize) {
+  std::string path = ::testing::TempDir() + "tm-huge-policy.yaml";
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(ftruncate(fileno(f), 100000000), 0);
+  fclose(f);
+  PolicySpec s;
+  std::vector<Problem> ps;
+  EXPECT_FALSE(parse_policy_file(path, &s, &ps));
+  unlink(path.c_str());
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].str(), path + ": policy is 100000000 bytes (at most 1048576 are accepted)");
+}
+
+// Deep nesting never reaches yaml-cpp's recursion: one line naming where, for flow and block
+// styles, 100000 levels or just past the limit; the schema's own depth (and a little more) passes.
+TEST(Parse, DeepNestingIsRefused) {
+  struct Case { std::string text; int line, col; };
+  const Case cases[] = {
+      {std::string(100000, '['), 1, 64},   // the document's level + 63 '['; the 64th is refused
+      {std::string(100000, '{'), 1, 64},
+      {"a: " + std::string(65, '['), 1, 67},
+      {[] { std::string s; for (int i = 0; i < 100000; ++i) s += "- "; return s + "x\n"; }(), 1, 127},
+      {[] { std::string s = "x:\n"; for (int i = 1; i <= 70; ++i) s += std::string(i, ' ') + "k" + std::to_string(i) + ":\n"; return s; }(), 65, 65},
+      {"rules:\n  - match: " + std::string(70, '{') + "\n", 2, 73},
+  };
+  for (const auto& c : cases) {
+    auto ps = parse_errors(c.text);
+    ASSERT_EQ(ps.size(), 1u) << c.text.substr(0, 80);
+    EXPECT_TRUE(has_error(ps, c.line, c.col, "nesting deeper than 64 levels (a policy needs at most 6): refused"))
+        << ps[0].str();
+  }
+  // Brackets in quotes and comments do not count; 60 levels of flow are merely bad YAML values.
+  EXPECT_TRUE(parse_errors("# " + std::string(200, '[') + "\nversion: 1\ntiers: {a: {nodes: [0]}}\ndefault: a\n"
+                           "rules: [{match: {function: \"" + std::string(200, '{') + "\"}, tier: a}]\n").empty());
+  auto ps = parse_errors("x: " + std::string(60, '[') + std::string(60, ']') + "\n");
+  ASSERT_FALSE(ps.empty());
+  EXPECT_EQ(ps[0].message.find("nesting"), std::string::npos) << ps[0].str();
 }
 
 TEST(Parse, MissingFile) {
