@@ -9,6 +9,9 @@ Configurations (each a way of starting the same `churn` binary):
   tm-policy    LD_PRELOAD of libtiermalloc.so with bench/policies/two-tiers.yaml
                (TIERMALLOC_STRICT=1, so a policy error fails the run instead of
                silently measuring plain allocation)
+  tm-stats     tiermalloc with TIERMALLOC_STATS set (per-block tracking, timeline thread)
+  tm-profile   tiermalloc with TIERMALLOC_PROFILE set (`tiermalloc record`'s mode)
+               (these two only when --configs names them)
 Call-site configurations, measured on the `sites` workload only (TIERMALLOC_STRICT=1 too):
   tm-sites     bench/policies/sites-functions.yaml: function rules naming churn's leaf
                functions, to two tiers and the default; every site decided once, then
@@ -50,6 +53,7 @@ Standard library only.
 """
 
 import argparse
+import atexit
 import collections
 import json
 import os
@@ -65,9 +69,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MIMALLOC = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
 DEFAULT_POLICY = os.path.join(HERE, "policies", "two-tiers.yaml")
-CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy", "tm-sites", "tm-sites-1tier",
+CONFIG_ORDER = ["glibc", "mimalloc", "tiermalloc", "tm-policy", "tm-stats", "tm-profile", "tm-sites", "tm-sites-1tier",
                 "tm-stack1", "tm-stack4", "tm-stack8"]
-TM_CONFIGS = {"tiermalloc", "tm-policy", "tm-sites", "tm-sites-1tier", "tm-stack1", "tm-stack4", "tm-stack8"}
+TM_CONFIGS = {"tiermalloc", "tm-policy", "tm-stats", "tm-profile", "tm-sites", "tm-sites-1tier", "tm-stack1", "tm-stack4",
+              "tm-stack8"}
+# Statistics and profiles cost (no policy): only when --configs names them.
+STATS_CONFIGS = {"tm-stats": "TIERMALLOC_STATS", "tm-profile": "TIERMALLOC_PROFILE"}
 
 # Call-site configurations: policy file, what the statistics must show (tier -> the churn
 # leaves, tm_bench_leaf<k>, whose allocations it must have received, exactly), and for stack
@@ -135,6 +142,12 @@ def make_configs(args):
                                        "TIERMALLOC_STRICT": "1"}, f"policy {args.policy}"))
         else:
             cfgs.append(("tm-policy", None, f"skipped: policy {args.policy} not found"))
+        named = set(args.configs.split(",")) if args.configs else set()
+        for name, var in STATS_CONFIGS.items():
+            if name in named:
+                d = tempfile.mkdtemp(prefix=f"tm-bench-{name}-")
+                atexit.register(shutil.rmtree, d, True)
+                cfgs.append((name, {"LD_PRELOAD": lib, var: os.path.join(d, "%p.json")}, f"{lib}, {var} set"))
         for name, sc in SITE_CONFIGS.items():
             pol = os.path.join(HERE, "policies", sc["policy"])
             if os.path.isfile(pol):

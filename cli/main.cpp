@@ -24,6 +24,7 @@
 
 using namespace tiermalloc;
 
+int cmd_record(int argc, char** argv);  // cli/record.cpp
 namespace tiermalloc::cli {
 int cmd_report(int argc, char** argv);   // cli/report.cpp
 int cmd_suggest(int argc, char** argv);  // cli/suggest.cpp
@@ -43,6 +44,7 @@ void usage(FILE* f) {
                "  tiermalloc check POLICY [--json]\n"
                "  tiermalloc explain POLICY --function SYMBOL [--module M] --size N [--api API] [--stack CALLER,...]\n"
                "  tiermalloc topology [--json] [--xml FILE] [--cpus LIST]\n"
+               "  tiermalloc record [-o PROFILE] [-p POLICY] -- PROGRAM [ARGS...]\n"
                "  tiermalloc report STATS [--html FILE] [--top N]\n"
                "  tiermalloc suggest PROFILE [--budget TIER=SIZE]... [-o FILE] [--scratch-path DIR] [--large SIZE]\n");
 }
@@ -392,11 +394,10 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
-    if (cmd == "record")
-      die("'" + cmd + "' is not available in this version of tiermalloc yet");
+    if (cmd == "record") return cmd_record(argc - 2, argv + 2);
   } catch (const std::exception& e) {
     die(e.what());
   }
   usage(stderr);
-  die("unknown command '" + cmd + "' (expected run, check, explain, topology, report or suggest)");
+  die("unknown command '" + cmd + "' (expected run, check, explain, topology, record, report or suggest)");
 }

@@ -38,6 +38,7 @@ namespace tiermalloc::rt {
 
 uintptr_t g_base = 0;
 uintptr_t g_total = 0;
+uintptr_t g_free_total = 0;
 unsigned g_shift = 40;
 uint8_t g_slot_tier[kMaxTiers] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 static_assert(kMaxTiers == 16, "g_slot_tier's initialiser lists every slot");
@@ -161,6 +162,7 @@ bool reserve() {
     g_base = aligned;
     std::atomic_thread_fence(std::memory_order_release);
     g_total = total;
+    g_free_total = total;
     return true;
   }
   return false;
@@ -390,13 +392,30 @@ void sum_threads(uint64_t* allocs, uint64_t* bytes, uint64_t* frees) {
   unlock_registry();
 }
 
+void reset_thread_counters() {
+  lock_registry();
+  for (ThreadState* t = g_threads; t; t = t->next)
+    for (int i = 0; i < kMaxTiers; ++i) t->allocs[i] = t->bytes[i] = t->frees[i] = 0;
+  unlock_registry();
+  ThreadState& self = t_state;
+  for (int i = 0; i < kMaxTiers; ++i) {
+    self.allocs[i] = self.bytes[i] = self.frees[i] = 0;
+    g_totals.allocs[i].store(0, std::memory_order_relaxed);
+    g_totals.bytes[i].store(0, std::memory_order_relaxed);
+    g_totals.frees[i].store(0, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace tiermalloc::rt
 
 namespace {
 
 __attribute__((constructor(101))) void tiermalloc_constructor() {
   int saved = errno;
-  if (tiermalloc::rt::ensure_reserved()) tiermalloc::rt::load_and_publish();
+  if (tiermalloc::rt::ensure_reserved()) {
+    tiermalloc::rt::load_and_publish();
+    tiermalloc::rt::track_start();  // statistics and profiles: interpose/track.cpp
+  }
   errno = saved;
 }
 

@@ -116,26 +116,54 @@ void mmap_table_lock() {
 }
 void mmap_table_unlock() { g_lock.store(false, std::memory_order_release); }
 
-void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra) {
-  void* p = tiermalloc_sys_mmap(addr, len, prot, flags, fd, off);
+namespace {
+
+void* place(void* p, size_t len, int flags, uintptr_t ra, int* placed, int* rule) {
   const CompiledPolicy* pol = policy();
   bool anon_private = (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && !(flags & MAP_SHARED) &&
                       !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE));
   if (p == MAP_FAILED || !pol || !pol->has_mmap_rules || !anon_private) return p;
   bool cacheable;
   const SitePlan* plan = plan_for_site(t_state, ra, pol, &cacheable);
-  int rule;
-  int tier = plan->tier_for(len, kApiMmap, &rule);
-  if (rule < 0 || tier == 0) return p;  // only rules whose api includes mmap place mappings
+  int tier = plan->tier_for(len, kApiMmap, rule);
+  if (*rule < 0 || tier == 0) return p;  // only rules whose api includes mmap place mappings
   const CompiledTier& t = pol->tiers[tier];
   int saved = errno;
-  if (t.available && topo::bind_range(p, page_round(len), t.mode, t.nodes) == 0) remember(reinterpret_cast<uintptr_t>(p), len, tier);
+  if (t.available && topo::bind_range(p, page_round(len), t.mode, t.nodes) == 0) {
+    remember(reinterpret_cast<uintptr_t>(p), len, tier);
+    *placed = tier;
+  }
   errno = saved;
   return p;
 }
 
+}  // namespace
+
+void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra) {
+  void* p = tiermalloc_sys_mmap(addr, len, prot, flags, fd, off);
+  int placed = 0, rule = -1;
+  place(p, len, flags, ra, &placed, &rule);
+  // Profile: the program's anonymous private mappings that hold memory (not PROT_NONE
+  // reservations), by call site.
+  if (TM_UNLIKELY(g_profile) && p != MAP_FAILED && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && !(flags & MAP_FIXED) &&
+      prot != PROT_NONE) {
+    int saved = errno;
+    track_mapping(p, len, ra, placed, rule);
+    errno = saved;
+  }
+  return p;
+}
+
 int track_munmap(void* addr, size_t len) {
+  TrackRec rec;
+  bool had = TM_UNLIKELY(g_profile) && track_take(addr, &rec);  // before the address can be reused
   int r = tiermalloc_sys_munmap(addr, len);
+  if (had) {
+    int saved = errno;
+    if (r == 0) track_freed(rec);  // from its start: the whole mapping counts as freed
+    else track_put_back(addr, rec);
+    errno = saved;
+  }
   if (r == 0 && g_nmaps > 0) {
     int saved = errno;
     forget_range(reinterpret_cast<uintptr_t>(addr), len);
@@ -146,7 +174,18 @@ int track_munmap(void* addr, size_t len) {
 
 void* track_mremap(void* old, size_t old_len, size_t new_len, int flags, void* new_addr) {
   int tier = g_nmaps > 0 ? tier_of_mapping(reinterpret_cast<uintptr_t>(old)) : -1;
+  TrackRec rec;
+  bool had = TM_UNLIKELY(g_profile) && track_take(old, &rec);
   void* p = tiermalloc_sys_mremap(old, old_len, new_len, flags, new_addr);
+  if (had) {  // as realloc: the old mapping's free, a new one at the mremap's caller
+    int saved = errno;
+    if (p == MAP_FAILED) {
+      track_put_back(old, rec);
+    } else {
+      track_remapped(rec, p, new_len);
+    }
+    errno = saved;
+  }
   if (p != MAP_FAILED && tier >= 0) {
     // The kernel moves the memory policy with the mapping; only our figures change.
     int saved = errno;

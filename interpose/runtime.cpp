@@ -79,7 +79,7 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
   bool cacheable;
   const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable);
-  if (cacheable) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};
+  if (cacheable && !g_track) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};  // tracking: never cached
   return plan;
 }
 
@@ -124,6 +124,7 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   const Req r{size, align, old, ra, api, op};
   ThreadState& ts = t_state;
   if (ts.in_boot) return boot_serve(r);
+  if (g_track) track_poll();
   int saved_errno = errno;
   if (!ensure_reserved()) {
     // No address space at all for arenas: serve from the bootstrap buffer while it lasts.
@@ -138,7 +139,19 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
     void* p = own_aligned_alloc(ts, tier, r.size, r.align);
     if (!p) errno = ENOMEM;
     else errno = saved_errno;
+    if (p && g_track) track_alloc(p, r.size, r.ra, r.api, tier, rule);
     return p;
+  }
+  // While tracking, every realloc comes here: the old block's record leaves the table
+  // before mimalloc may reuse its address, and goes back if the realloc fails.
+  TrackRec old_rec;
+  bool had_old = false;
+  if (g_track && r.op == kOpRealloc) {
+    if (((reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift) != static_cast<unsigned>(tier)) {
+      errno = saved_errno;
+      return realloc_move(r.old, r.size, r.ra);  // as the hot path: another tier's size moves
+    }
+    had_old = track_take(r.old, &old_rec);
   }
   void* p = try_tier(ts, tier, r);
   int placed = tier;
@@ -174,16 +187,39 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
     if (p && placed != tier) g_totals.fallbacks_out[tier].fetch_add(1, std::memory_order_relaxed);
   }
   if (!p) {
+    if (had_old) track_put_back(r.old, old_rec);
     errno = ENOMEM;
     return nullptr;
   }
   ts.allocs[placed]++;
   ts.bytes[placed] += r.size;
+  if (g_track) {
+    if (had_old) {  // a realloc counts as the old block's free and a new allocation
+      ts.frees[(reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift]++;
+      track_freed(old_rec);
+    }
+    track_alloc(p, r.size, r.ra, r.api, placed, rule);
+  }
   errno = saved_errno;
   return p;
 }
 
 void free_slow(void* p) {
+  if (g_track) {
+    // Every free while tracking (g_free_total is 0).  A block allocated before tracking
+    // began has no record and is not counted: the figures cover the blocks they saw born.
+    TrackRec rec;
+    if (owned(p)) {
+      uintptr_t slot = (reinterpret_cast<uintptr_t>(p) - g_base) >> g_shift;
+      if (track_take(p, &rec)) {
+        t_state.frees[slot]++;
+        track_freed(rec);
+      }
+      mi_free(p);
+      return;
+    }
+    if (p && !boot_owns(p) && track_take(p, &rec)) track_freed(rec);  // our own mappings
+  }
   if (!p || boot_owns(p)) return;
   if (own_free(p)) return;
   // Not from our arenas nor our bootstrap buffer: a pointer we never handed out.  Freeing
@@ -231,7 +267,7 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
     void* q = allocate<kOpMalloc>(size, ra, kApiRealloc);
     if (q) {
       std::memcpy(q, p, old < size ? old : size);
-      own_free(p);
+      free_slow(p);
     }
     return q;
   }

@@ -58,6 +58,9 @@ extern constinit thread_local ThreadState t_state __attribute__((tls_model("init
 extern uintptr_t g_base;
 extern uintptr_t g_total;
 extern unsigned g_shift;
+/** What release() compares with: g_total, or 0 while statistics or a profile are collected
+ *  (g_track), so that every free takes free_slow, which knows the block's size and site. */
+extern uintptr_t g_free_total;
 /** Slot -> tier: the identity, except slots holding an `initiator: thread` tier's views. */
 extern uint8_t g_slot_tier[kMaxTiers];
 
@@ -136,7 +139,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
 
 TM_FAST_PATH void release(void* p) {
   uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
-  if (TM_LIKELY(off < g_total)) {
+  if (TM_LIKELY(off < g_free_total)) {
     t_state.frees[off >> g_shift]++;
     mi_free(p);
     return;
@@ -220,7 +223,34 @@ int track_munmap(void* addr, size_t len);
 int mmap_tier_of(const void* p);
 void* track_mremap(void* old, size_t old_len, size_t new_len, int flags, void* new_addr);
 
-// ---- statistics (stats.cpp) ------------------------------------------------------------
+// ---- statistics (stats.cpp) and block tracking (track.cpp, track.hpp) -----------------
 void write_stats_at_exit();
+/** TIERMALLOC_STATS or TIERMALLOC_PROFILE: no call site enters a thread's cache, so every
+ *  allocation takes alloc_slow, and every free free_slow (g_free_total is 0). */
+extern bool g_track;
+struct TrackRec {
+  uint64_t size;
+  uint64_t t;
+  uint32_t site;
+  uint8_t tier;
+};
+/** Reads the environment; enables tracking, the statistics thread and the dump signal. */
+void track_start();
+/** Slow path, while tracking: restarts the statistics thread in a forked child. */
+void track_poll();
+void track_alloc(void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int rule);
+/** Profile only: an anonymous private mapping the program made (api mmap); munmap (from its
+ *  start) and mremap take its record like free and realloc. */
+extern bool g_profile;
+void track_mapping(void* p, size_t len, uintptr_t ra, int tier, int rule);
+/** mremap of a mapping track_take returned: its free, and the new one at the same site. */
+void track_remapped(const TrackRec& old, void* p, size_t len);
+/** Removes p's record into *out; false if p was allocated before tracking began. */
+bool track_take(const void* p, TrackRec* out);
+void track_put_back(const void* p, const TrackRec& r);
+/** Counts the free of a block whose record track_take returned. */
+void track_freed(const TrackRec& r);
+/** Zeroes every thread's and the exited threads' tier counters (tracking starts). */
+void reset_thread_counters();
 
 }  // namespace tiermalloc::rt

@@ -41,7 +41,9 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # Runs CMD twice, plain and preloaded, in the caller's directory, stdin /dev/null, with
 # TM_RUN=plain or TM_RUN=tm in its environment (for commands that need a fresh place of
 # their own: keep the path relative, so outputs cannot differ by it), and compares.
-# The preloaded run writes statistics to $TM_TMP/NAME.stats.<pid>.json; TIERMALLOC_STRICT=1
+# The preloaded run writes statistics to $TM_TMP/NAME.stats.<pid>.json and a profile to
+# $TM_TMP/NAME.profile.<pid>.json (so `tiermalloc record`'s mode is checked not to change the
+# output either); TIERMALLOC_STRICT=1
 # makes a policy that does not load stop the program (status 2) instead of running plain;
 # TIERMALLOC_LOG=error keeps expected warnings (e.g. a one-node machine) off stderr.
 run_both() {
@@ -52,7 +54,7 @@ run_both() {
   echo "  $name: plain run: status $rc_plain, $(wc -c <"$TM_TMP/$name.plain.out") bytes of output, $(elapsed "$t") s"
   t=$(now)
   env TM_RUN=tm LD_PRELOAD="$TM_LIB" TIERMALLOC_POLICY="$TM_POLICY" TIERMALLOC_STRICT=1 TIERMALLOC_LOG=error \
-      TIERMALLOC_STATS="$TM_TMP/$name.stats.%p.json" \
+      TIERMALLOC_STATS="$TM_TMP/$name.stats.%p.json" TIERMALLOC_PROFILE="$TM_TMP/$name.profile.%p.json" \
       "$@" </dev/null >"$TM_TMP/$name.tm.out" 2>"$TM_TMP/$name.tm.err" && rc_tm=0 || rc_tm=$?
   echo "  $name: tiermalloc run: status $rc_tm, $(wc -c <"$TM_TMP/$name.tm.out") bytes of output, $(elapsed "$t") s"
   local bad=0
