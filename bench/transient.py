@@ -48,12 +48,12 @@ def run(policy_text):
     if out.returncode != 0:
         sys.exit(f"transient bench failed: {out.stdout}{out.stderr}")
     f = out.stdout.split()
-    return float(f[1]), float(f[3]), f[5]
+    return float(f[1]), float(f[3]), f[5], float(f[7])
 
 
 results = []
 print(f"transient vs DRAM: {a.count} blocks of {a.mib} MiB, allocate + first touch + free, {a.rounds} rounds")
-print(f"{'directory':<12} {'tier':<10} {'alloc+free us':>14} {'first touch GB/s':>17}")
+print(f"{'directory':<12} {'tier':<10} {'alloc+free us':>14} {'first touch GB/s':>17} {'realloc grow us':>16}")
 for d in dirs:
     if not os.path.isdir(d):
         print(f"{d:<12} (missing: skipped)")
@@ -61,17 +61,19 @@ for d in dirs:
     meas = {"transient": [], "dram": []}
     for r in range(a.rounds):
         for tier in (["scratch", "near"] if r % 2 == 0 else ["near", "scratch"]):
-            us, gbs, ck = run(POLICY.format(path=d, tier=tier))
-            meas["transient" if tier == "scratch" else "dram"].append((us, gbs, ck))
+            us, gbs, ck, grow = run(POLICY.format(path=d, tier=tier))
+            meas["transient" if tier == "scratch" else "dram"].append((us, gbs, ck, grow))
     if len({m[2] for v in meas.values() for m in v}) != 1:
         sys.exit("checksums differ between transient and DRAM runs")
     row = {"dir": d}
     for k, v in meas.items():
-        row[k] = {"alloc_us": statistics.median(m[0] for m in v), "touch_gbs": statistics.median(m[1] for m in v)}
-        print(f"{d:<12} {k:<10} {row[k]['alloc_us']:>14.1f} {row[k]['touch_gbs']:>17.2f}")
+        row[k] = {"alloc_us": statistics.median(m[0] for m in v), "touch_gbs": statistics.median(m[1] for m in v),
+                  "grow_us": statistics.median(m[3] for m in v)}
+        print(f"{d:<12} {k:<10} {row[k]['alloc_us']:>14.1f} {row[k]['touch_gbs']:>17.2f} {row[k]['grow_us']:>16.1f}")
     row["ratio_alloc"] = row["transient"]["alloc_us"] / row["dram"]["alloc_us"]
     row["ratio_touch"] = row["transient"]["touch_gbs"] / row["dram"]["touch_gbs"]
-    print(f"{d:<12} {'ratio':<10} {row['ratio_alloc']:>13.2f}x {row['ratio_touch']:>16.2f}x   (transient / DRAM)")
+    row["ratio_grow"] = row["transient"]["grow_us"] / row["dram"]["grow_us"]
+    print(f"{d:<12} {'ratio':<10} {row['ratio_alloc']:>13.2f}x {row['ratio_touch']:>16.2f}x {row['ratio_grow']:>15.2f}x   (transient / DRAM)")
     results.append(row)
 if a.json:
     json.dump({"mib": a.mib, "count": a.count, "rounds": a.rounds, "results": results}, open(a.json, "w"), indent=1)

@@ -27,6 +27,7 @@
 
 #include "interpose/diag.hpp"
 #include "interpose/runtime.hpp"
+#include "policy/cache.hpp"
 #include "policy/compile.hpp"
 #include "policy/load.hpp"
 #include "topology/bind.hpp"
@@ -280,8 +281,20 @@ void load_and_publish() {
   s.program = program_path();
   if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
   if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
+  // The compiled policy is kept between processes (policy/cache.hpp): no YAML parsing when a
+  // process with the same policy, settings and machine has run before.
+  if (!getauxval(AT_SECURE))
+    s.cache_dir = policy::default_cache_dir(tm_getenv("TIERMALLOC_CACHE"), tm_getenv("TIERMALLOC_CACHE_DIR"),
+                                            tm_getenv("XDG_RUNTIME_DIR"));
   std::vector<std::string> errors, notes;
-  policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes);
+  policy::LoadInfo info;
+  policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes, &info);
+  if (info.from_cache || info.cached) {
+    diag::Line l;
+    l.s(info.from_cache ? "policy: compiled form read from " : "policy: compiled form cached in ")
+        .s(info.from_cache ? info.cache_file.c_str() : s.cache_dir.c_str());
+    diag::emit(diag::kDebug, l);
+  }
   for (const auto& e : errors) diag::emit(diag::kError, e.c_str());
   if (res == policy::LoadResult::kError) {
     if (strict) {

@@ -23,6 +23,14 @@ namespace tiermalloc::rt {
 constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
 Totals g_totals;
 
+void* heap_malloc_or_slow(mi_heap_t* h, size_t size, unsigned tier, uintptr_t ra, uint32_t api) {
+  void* p = mi_heap_malloc(h, size);
+  if (TM_LIKELY(p != nullptr)) return p;
+  t_state.allocs[tier]--;  // counted by the fast path; the slow path counts where it allocates
+  t_state.bytes[tier] -= size;
+  return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
+}
+
 namespace {
 
 // ---- bootstrap buffer ------------------------------------------------------------------
@@ -87,7 +95,10 @@ void* try_tier(ThreadState& ts, int tier, const Req& r) {
   const CompiledPolicy* pol = policy();
   if (pol && tier > 0 && pol->tiers[tier].transient) {
     // File-backed: its own mapping per block, fresh (so zeroed) from the file.
-    if (r.op == kOpAligned && r.align > 4096) return nullptr;
+    if (r.op == kOpAligned && r.align > 4096) {
+      g_totals.fallback_alignment[tier].fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
     void* p = transient_alloc(ts, tier, r.size);
     if (p && r.op == kOpRealloc) {
       size_t old = mi_usable_size(r.old);
@@ -261,6 +272,29 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
       std::memcpy(q, p, old < size ? old : size);
     }
     return q;
+  }
+  if (int tier = own_transient_tier(p); tier > 0 && size) {
+    // A transient block whose new size still goes to its tier: resize the file in place.
+    ThreadState& ts = t_state;
+    if (!ts.in_boot && ts.phase != kActive) thread_attach(ts);
+    int rule = -1;
+    if (!ts.in_boot && resolve_site(ts, ra)->tier_for(size, kApiRealloc, &rule) == tier) {
+      TrackRec rec;
+      bool had = g_track && track_take(p, &rec);
+      if (void* q = transient_resize(p, size)) {
+        if (g_track) {  // as any realloc: the old block's free and a new allocation
+          ts.allocs[tier]++;
+          ts.bytes[tier] += size;
+          if (had) {
+            ts.frees[tier]++;
+            track_freed(rec);
+          }
+          track_alloc(q, size, ra, kApiRealloc, tier, rule);
+        }
+        return q;
+      }
+      if (had) track_put_back(p, rec);
+    }
   }
   if (size_t old = own_size(p)) {
     // A block of our own mapping (big alignment, transient): move it where its new size goes.

@@ -279,7 +279,9 @@ void stats_body(Out& o, const char* reason) {
       o.s(", \"size\": ");
       if (t->transient_size) o.u(t->transient_size);
       else o.s("null");
-      o.s(", \"fallbacks\": {\"budget\": ").u(g_totals.fallback_budget[i].load()).s(", \"no_space\": ").u(g_totals.fallback_no_space[i].load()).s("}");
+      o.s(", \"fallbacks\": {\"budget\": ").u(g_totals.fallback_budget[i].load()).s(", \"no_space\": ").u(g_totals.fallback_no_space[i].load())
+          .s(", \"alignment\": ").u(g_totals.fallback_alignment[i].load())
+          .s(", \"table_full\": ").u(g_totals.fallback_table_full[i].load()).s("}");
     }
     o.s(", \"bytes_live\": ").u(g_track_totals.live[i].load()).s(", \"bytes_peak\": ").u(g_track_totals.peak[i].load());
     o.s(", \"allocations\": ").u(allocs[i]).s(", \"frees\": ").u(frees[i]).s(", \"bytes\": ").u(bytes[i]);

@@ -46,6 +46,16 @@ void plain_policy(CompiledPolicy* out) {
   for (auto& c : out->cpu_node) c = -1;
 }
 
+void refresh_bind_budgets(const topo::Machine& machine, CompiledPolicy* c) {
+  for (int i = 1; i < c->ntiers; ++i) {
+    CompiledTier& ct = c->tiers[i];
+    if (!ct.available || ct.mode != TierMode::kBind || ct.limit || ct.transient) continue;
+    ct.bind_budget = 0;
+    for (const auto& n : machine.nodes)
+      if (ct.nodes.test(n.id)) ct.bind_budget += n.free;
+  }
+}
+
 bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, CompiledPolicy* out,
                     std::vector<Problem>* problems, std::vector<std::string>* notes) {
   size_t before = problems->size();
@@ -145,10 +155,6 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
       else why = "per thread, " + views;
     } else if (t.per_thread && !t.has_nodes && ct.available) {
       notes->push_back("tier '" + t.name + "': initiator: thread, but the process runs on one node's CPUs here: one choice for all threads");
-    }
-    if (ct.available && ct.mode == TierMode::kBind && !ct.limit) {
-      for (const auto& n : machine.nodes)
-        if (ct.nodes.test(n.id)) ct.bind_budget += n.free;
     }
     copy_name(ct.why, sizeof ct.why, why);
     if (!ct.available) notes->push_back("tier '" + t.name + "' cannot be built here: " + why + "; its allocations take the fallback chain");
@@ -265,6 +271,7 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
     return false;
   }
   build_plan(c, c.site_free_mask, &c.plan);
+  refresh_bind_budgets(machine, &c);
   return true;
 }
 

@@ -24,6 +24,10 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
 
 /** The policy used without a file, with TIERMALLOC_DISABLE=1, or after an error: one plain tier. */
 void plain_policy(CompiledPolicy* out);
+/** Free memory changes from one process to the next: a `mode: bind` tier's budget (its nodes'
+ *  free memory at start) is set from this machine's figures.  compile_policy and a read from
+ *  the cache (policy/cache.hpp) both end with it. */
+void refresh_bind_budgets(const topo::Machine& machine, CompiledPolicy* c);
 
 std::string describe_nodes(const NodeMask& m);
 const char* mode_name(TierMode m);

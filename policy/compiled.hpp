@@ -113,7 +113,8 @@ struct SitePlan {
 
   /** Derives api[] from entries and default_tier: for each interface, the points where
    *  some rule's size range starts or ends split sizes into intervals on which the
-   *  first-match answer is constant; equal neighbours merge. */
+   *  first-match answer is constant; neighbours with the same tier merge (the hot path needs
+   *  only the tier; which rule matched is tier_for's business, on the slow path). */
   void build_api_plans() {
     for (int a = 0; a < kApiCount; ++a) {
       uint32_t bit = 1u << a;
@@ -131,14 +132,12 @@ struct SitePlan {
       p.nbounds = 0;
       int rule;
       p.tier[0] = static_cast<uint8_t>(tier_for(0, bit, &rule));
-      int last_rule = rule;
       for (int i = 1; i < n; ++i) {
         if (pts[i] == pts[i - 1]) continue;
         uint8_t t = static_cast<uint8_t>(tier_for(pts[i], bit, &rule));
-        if (t == p.tier[p.nbounds] && rule == last_rule) continue;
+        if (t == p.tier[p.nbounds]) continue;
         p.bound[p.nbounds++] = pts[i];
         p.tier[p.nbounds] = t;
-        last_rule = rule;
       }
     }
   }

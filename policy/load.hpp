@@ -18,6 +18,14 @@ struct Settings {
   double hbw_threshold = 0;  // TIERMALLOC_HBW_THRESHOLD, MB/s
   std::string sysfs_root;    // TIERMALLOC_SYSFS_ROOT: a test's stand-in for /sys/devices/system/node
   EnvOverrides overrides;    // TIERMALLOC_RULES, _DEFAULT_TIER, _TIER_<NAME>_LIMIT, _TRANSIENT_PATH
+  std::string cache_dir;     // where compiled policies are kept between processes (policy/cache.hpp); "" = none
+};
+
+/** How load_policy got its result. */
+struct LoadInfo {
+  bool from_cache = false;   // read back from the cache (no parsing, no compiling)
+  bool cached = false;       // compiled, and written to the cache
+  std::string cache_file;    // the file read
 };
 
 enum class LoadResult {
@@ -32,6 +40,6 @@ enum class LoadResult {
  * *out is always usable.  May allocate; never throws.
  */
 LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
-                       std::vector<std::string>* notes);
+                       std::vector<std::string>* notes, LoadInfo* info = nullptr);
 
 }  // namespace tiermalloc::policy

@@ -11,6 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config dpkg-dev ca-certificates
       libhwloc-dev hwloc-nox libnuma-dev numactl libpmem-dev libyaml-cpp-dev libgtest-dev
       python3 sqlite3 git valgrind libmimalloc2.0 clang libclang-rt-14-dev
+      libjemalloc2 libtcmalloc-minimal4 libmemkind0 patch
       qemu-system-x86 qemu-system-data kmod xz-utils ndctl e2fsprogs daxctl
       chromium fonts-dejavu-core)   # chromium: the report page's render test (~300 MB, ~40 s to install)
 missing=()

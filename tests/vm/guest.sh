@@ -139,6 +139,10 @@ echo "guest: program exit status $rc"
 [ -s "$stats" ] || { echo "guest: no statistics written to $stats"; exit 1; }
 [ -n "$PY" ] || { echo "guest: no python3 to read the statistics: placement checked, stats not"; exit 0; }
 min=
-[ "$mode" = python ] && min=--min-resident=$large_tier=$((40 << 20))   # 6 x 8 MiB live at exit
+# The 6 x 8 MiB arrays (placed while live: bytearrays.py checks their pages) are freed by
+# Python's finalization before the statistics are written; since freed arena memory goes back
+# to the OS beyond a bound (interpose/retain.cpp, mimalloc's span purge after its delay), only
+# part of it is still resident then (28 of 48 MiB seen): at least one array's worth.
+[ "$mode" = python ] && min=--min-resident=$large_tier=$((8 << 20))
 "$PY" "$HERE/check_stats.py" "$stats" "$large_tier=$large_node" "$small_tier=$small_node" $min || exit 1
 exit 0

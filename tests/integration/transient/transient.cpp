@@ -38,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <pthread.h>
@@ -92,6 +93,7 @@ struct MapInfo {
   int files, deleted;
   size_t bytes;
   uintptr_t first_start, first_end;
+  unsigned long first_ino;  // the inode of the first file mapped
 };
 MapInfo dir_maps() {
   static char buf[1 << 20];
@@ -107,9 +109,9 @@ MapInfo dir_maps() {
     if (nl) *nl = 0;
     char* path = strchr(line, '/');
     if (path && strncmp(path, g_dir, g_dirlen) == 0 && path[g_dirlen] == '/') {
-      unsigned long a, b;
-      if (sscanf(line, "%lx-%lx", &a, &b) == 2) {
-        if (!mi.files) mi.first_start = a, mi.first_end = b;
+      unsigned long a, b, ino = 0;
+      if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &a, &b, &ino) >= 2) {
+        if (!mi.files) mi.first_start = a, mi.first_end = b, mi.first_ino = ino;
         mi.files++;
         mi.bytes += b - a;
         if (strstr(path, " (deleted)")) mi.deleted++;
@@ -280,7 +282,8 @@ int mode_realloc() {
   CHECK(p, "malloc(1)");
   size_t cur = 1;
   tm_fill(p, 1, seed);
-  int moves = 0;
+  int moves = 0, resizes = 0;
+  unsigned long last_ino = 0;
   const char* last = tier_name(p);
   for (const Step& s : steps) {
     void* q = realloc(p, s.n);
@@ -299,11 +302,22 @@ int mode_realloc() {
     CHECK(mi.files == want, "%s: %d files of %s mapped, expected %d (the old block's file released)", what, mi.files,
           g_dir, want);
     CHECK(dir_entries() == 0, "%s: %s not empty", what, g_dir);
-    printf("  %-26s -> %-7s %s\n", what, s.tier, q == p ? "(in place)" : "(moved)");
+    // Staying on the transient tier: the same file, resized (not a new file and a copy),
+    // its mapping exactly the new size in pages.
+    bool resized = want && last_ino && mi.first_ino == last_ino;
+    if (want && last_ino) {
+      CHECK(resized, "%s: a new file (inode %lu, was %lu): the block was copied, not resized", what,
+            mi.first_ino, last_ino);
+      CHECK(mi.bytes == page_up(s.n), "%s: %zu bytes mapped, expected %zu", what, mi.bytes, page_up(s.n));
+      resizes++;
+    }
+    last_ino = want ? mi.first_ino : 0;
+    printf("  %-26s -> %-7s %s\n", what, s.tier, resized ? (q == p ? "(file resized, in place)" : "(file resized, mapping moved)") : q == p ? "(in place)" : "(moved)");
     p = q;
     cur = s.n;
   }
   CHECK(moves == 6, "%d tier changes, expected 6", moves);
+  CHECK(resizes == 4, "%d resizes on the transient tier, expected 4", resizes);
   // reallocarray into the tier, and realloc(p, 0) of a transient block (frees it).
   p = reallocarray(p, 40, kMiB);
   CHECK(p, "reallocarray 40 x 1 MiB");
@@ -311,7 +325,48 @@ int mode_realloc() {
   expect_tier(p, "scratch", "reallocarray 40 MiB");
   CHECK(realloc(p, 0) == nullptr, "realloc(p, 0) returned a pointer");
   CHECK(dir_maps().files == 0, "realloc(p, 0) of a transient block left its file mapped");
-  printf("realloc: %d tier changes; OK\n", moves);
+  printf("realloc: %d tier changes, %d file resizes; OK\n", moves, resizes);
+  return 0;
+}
+
+// A program that closes every descriptor it did not open (closefrom, daemons) and reuses the
+// numbers: the blocks' kept descriptors are gone; realloc must still work (moving the bytes)
+// and must neither resize nor close the program's own file that now has the number.
+int mode_closefds() {
+  const uint32_t seed = 91;
+  void* p = malloc(kRule + 10);
+  CHECK(p, "malloc");
+  tm_fill(p, kRule + 10, seed);
+  expect_tier(p, "scratch", "first block");
+  syscall(SYS_close_range, 3u, ~0u, 0u);
+  // The program's own files, on the lowest numbers again (one of them the block's old one).
+  char path[4096];
+  snprintf(path, sizeof path, "%s/../tm-closefds-%d", g_dir, getpid());
+  int fds[8];
+  struct stat before[8];
+  for (int i = 0; i < 8; ++i) {
+    fds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    CHECK(fds[i] >= 0, "open %s: %s", path, strerror(errno));
+    CHECK(fstat(fds[i], &before[i]) == 0, "fstat");
+  }
+  unlink(path);
+  void* q = realloc(p, 2 * kRule);
+  CHECK(q, "realloc after close_range");
+  expect_pattern(q, kRule + 10, seed, "realloc after close_range");
+  expect_tier(q, "scratch", "realloc after close_range");
+  tm_fill(q, 2 * kRule, seed);
+  void* r = realloc(q, kRule + 4096);
+  CHECK(r, "shrinking realloc");
+  expect_pattern(r, kRule + 4096, seed, "shrinking realloc");
+  free(r);
+  for (int i = 0; i < 8; ++i) {
+    struct stat st;
+    CHECK(fcntl(fds[i], F_GETFD) >= 0, "fd %d of the program was closed by the allocator", fds[i]);
+    CHECK(fstat(fds[i], &st) == 0 && st.st_ino == before[i].st_ino && st.st_size == 0,
+          "fd %d of the program: its file was changed (size %lld)", fds[i], static_cast<long long>(st.st_size));
+  }
+  CHECK(dir_maps().files == 0, "files still mapped after free");
+  printf("closefds: realloc after close_range moved the block, the program's files untouched; OK\n");
   return 0;
 }
 
@@ -502,9 +557,23 @@ int mode_stats() {  // size: 96MiB; check_stats.py knows these figures
   expect_zero(d, 48 * kMiB, "d");
   expect_pattern(b, 40 * kMiB, 2, "b");
   expect_pattern(c, 32 * kMiB, 3, "c");
+  void* e = nullptr;                           // alignment above a page: near
+  CHECK(posix_memalign(&e, 64 * 1024, 33 * kMiB) == 0 && e, "posix_memalign 64 KiB, 33 MiB");
+  expect_tier(e, "near", "e (aligned)");
+  tm_fill(d, 48 * kMiB, 4);
+  d = realloc(d, 56 * kMiB);                   // the file grows: 40 + 56 = 96 (the peak)
+  CHECK(d, "realloc d to 56 MiB");
+  expect_tier(d, "scratch", "d grown to 56 MiB");
+  expect_pattern(d, 48 * kMiB, 4, "d grown to 56 MiB");
+  tm_fill(d, 56 * kMiB, 5);
+  d = realloc(d, 60 * kMiB);                   // 100 > 96: moves to near (budget fallback)
+  CHECK(d, "realloc d to 60 MiB");
+  expect_tier(d, "near", "d grown to 60 MiB");
+  expect_pattern(d, 56 * kMiB, 5, "d grown to 60 MiB");
   free(b);
   free(c);
   free(d);
+  free(e);
   printf("stats: OK\n");
   return 0;
 }
@@ -568,8 +637,25 @@ int mode_vm() {
   uint64_t used = base - df_avail();
   printf("vm: %llu MiB of %s in use for 164 MiB of blocks\n", (unsigned long long)(used / kMiB), g_dir);
   CHECK(used + df_slack() >= 164 * kMiB, "only %llu MiB in use", (unsigned long long)(used / kMiB));
-  free(a);
   free(b);
+  // realloc on pmem: the file grows (fallocate) and its mapping with it (mremap), then
+  // shrinks and gives the space back -- the same file throughout, the bytes never copied.
+  unsigned long ino = dir_maps().first_ino;
+  a = static_cast<char*>(realloc(a, 150 * kMiB));
+  CHECK(a, "realloc 64 -> 150 MiB");
+  expect_pattern(a, 64 * kMiB, 31, "realloc 64 -> 150 MiB");
+  mi = dir_maps();
+  CHECK(mi.files == 1 && mi.first_ino == ino && mi.bytes == 150 * kMiB,
+        "after growing: %d files, inode %lu (was %lu), %zu bytes mapped", mi.files, mi.first_ino, ino, mi.bytes);
+  tm_fill(a, 150 * kMiB, 33);
+  CHECK(msync(a, 150 * kMiB, MS_SYNC) == 0, "msync after growing: %s", strerror(errno));
+  a = static_cast<char*>(realloc(a, 40 * kMiB));
+  CHECK(a, "realloc 150 -> 40 MiB");
+  expect_pattern(a, 40 * kMiB, 33, "realloc 150 -> 40 MiB");
+  used = base - df_avail();
+  CHECK(used <= 40 * kMiB + df_slack(), "after shrinking to 40 MiB: %llu MiB in use", (unsigned long long)(used / kMiB));
+  printf("vm: realloc grew the file to 150 MiB and shrank it to 40 MiB in place (inode %lu)\n", ino);
+  free(a);
   CHECK(dir_maps().files == 0, "files still mapped after free");
   expect_df_back(base, "after free");
   printf("vm: OK\n");
@@ -642,6 +728,7 @@ int main(int argc, char** argv) {
   if (!strcmp(m, "basic")) return mode_basic();
   if (!strcmp(m, "realloc")) return mode_realloc();
   if (!strcmp(m, "budget")) return mode_budget();
+  if (!strcmp(m, "closefds")) return mode_closefds();
   if (!strcmp(m, "fork")) return mode_fork();
   if (!strcmp(m, "forkrace")) return mode_forkrace();
   if (!strcmp(m, "hold")) return mode_hold(argc, argv);
