@@ -15,6 +15,6 @@ for step in range(40):
     tmp[::4096] = b"x" * len(tmp[::4096])
     for i in range(20000):
         cache[(step * 7 + i) % 5000] = "v%d" % (i * step)   # hot, small
-    del tmp
     time.sleep(0.02)
+    del tmp
 print(len(cache), sum(len(w) for w in weights) >> 20)
