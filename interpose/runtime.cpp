@@ -23,11 +23,9 @@ namespace tiermalloc::rt {
 constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
 Totals g_totals;
 
-void* heap_malloc_or_slow(mi_heap_t* h, size_t size, unsigned tier, uintptr_t ra, uint32_t api) {
+void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api) {
   void* p = mi_heap_malloc(h, size);
   if (TM_LIKELY(p != nullptr)) return p;
-  t_state.allocs[tier]--;  // counted by the fast path; the slow path counts where it allocates
-  t_state.bytes[tier] -= size;
   return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
 }
 

@@ -40,6 +40,8 @@ enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
 struct ThreadState {
   SiteSlot cache[kSiteCache];
   mi_heap_t* heap[kMaxTiers];
+  // Counted by the slow path only: statistics are collected while tracking (g_track), when
+  // every allocation and free takes the slow path; the hot path counts nothing.
   uint64_t allocs[kMaxTiers];
   uint64_t bytes[kMaxTiers];       // requested bytes, cumulative
   uint64_t frees[kMaxTiers];
@@ -110,8 +112,7 @@ static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
  *  more than 1 KiB): mimalloc's generic path, then, on NULL, the slow path.  Out of line and
  *  reached by a tail call, so that malloc itself saves no registers. */
-__attribute__((noinline)) void* heap_malloc_or_slow(mi_heap_t* h, size_t size, unsigned tier, uintptr_t ra,
-                                                    uint32_t api);
+__attribute__((noinline)) void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api);
 
 /** Aligned allocation.  mimalloc 2.0.9's mi_heap_malloc_aligned serves a power-of-two size up
  *  to 1 KiB straight from its size class, assuming such blocks are naturally aligned; blocks
@@ -148,10 +149,6 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
         return realloc_move(old, size, ra);
     }
     if (TM_LIKELY(h != nullptr)) {
-      // Counted first, so that nothing is left to do after mimalloc returns: its inlined
-      // fast path then needs no saved registers (no push/pop; -10 Ir per malloc).
-      ts.allocs[tier]++;
-      ts.bytes[tier] += size;
 #if TM_INLINE_POP
       if constexpr (kOp == kOpMalloc) {
         // mimalloc's own fast path (_mi_page_malloc): pop the page's free list.
@@ -164,7 +161,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
             return b;
           }
         }
-        return heap_malloc_or_slow(h, size, tier, ra, api);
+        return heap_malloc_or_slow(h, size, ra, api);
       }
 #endif
       void* p;
@@ -173,8 +170,6 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       else if constexpr (kOp == kOpAligned) p = heap_aligned(h, size, align);
       else p = mi_heap_realloc(h, old, size);
       if (TM_LIKELY(p != nullptr)) return p;
-      t_state.allocs[tier]--;  // the slow path counts where it does allocate
-      t_state.bytes[tier] -= size;
     }
   }
   return alloc_slow(size, ra, api, kOp, align, old);
@@ -183,7 +178,6 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
 TM_FAST_PATH void release(void* p) {
   uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
   if (TM_LIKELY(off < g_free_total)) {
-    t_state.frees[off >> g_shift]++;
     mi_free(p);
     return;
   }

@@ -488,6 +488,9 @@ void track_start() {
   g_site_list = static_cast<std::atomic<uint32_t>*>(map_zeroed(kSiteStats * sizeof(uint32_t)));
   if (!g_site_stats || !g_site_list) {
     diag::emit(diag::kWarn, "TIERMALLOC_STATS/PROFILE: no memory for the call-site table; statistics are not collected");
+    g_stats_path[0] = 0;  // no file: without tracking, the hot path counts nothing
+    g_profile_path[0] = 0;
+    g_profile = false;
     return;
   }
   std::strcpy(g_site_stats[0].module, "(other)");
