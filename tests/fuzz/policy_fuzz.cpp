@@ -11,29 +11,10 @@
 #include "policy/compile.hpp"
 #include "policy/env_overrides.hpp"
 #include "policy/model.hpp"
+#include "tests/fuzz/fuzz_machine.hpp"
 
 using namespace tiermalloc;
-
-namespace {
-topo::Machine machine() {
-  topo::Machine m;
-  m.initiators = {0};
-  for (int id = 0; id < 3; ++id) {
-    topo::Node n;
-    n.id = id;
-    n.has_cpus = id == 0;
-    n.cpu_ids = id == 0 ? std::vector<int>{0, 1} : std::vector<int>{};
-    n.capacity = (1ull << 30) << id;
-    n.free = n.capacity / 2;
-    n.read_lat = n.write_lat = 80 + 90 * id;
-    n.read_bw = n.write_bw = id == 2 ? 160000 : 40000 / (id + 1);
-    n.distance = id == 0 ? 10 : 20 + id;
-    m.nodes.push_back(n);
-  }
-  topo::classify(&m);
-  return m;
-}
-}  // namespace
+using fuzz::machine;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const topo::Machine m = machine();
