@@ -266,6 +266,7 @@ void load_and_publish() {
     else diag::emit(diag::kWarn, "TIERMALLOC_LOG: unknown level (expected error, warn, info or debug); using warn");
   }
   if (const char* f = tm_getenv("TIERMALLOC_LOG_FILE")) diag::set_file(f);
+  retain_configure(tm_getenv("TIERMALLOC_RETAIN_MIB"));
   bool strict = env_is(tm_getenv("TIERMALLOC_STRICT"), "1");
 
   policy::Settings s;

@@ -226,6 +226,10 @@ void mmap_table_unlock();
 void own_table_lock();
 void own_table_unlock();
 
+/** TIERMALLOC_RETAIN_MIB's value (nullptr: unset): freed arena memory kept resident
+ *  (retain.cpp); a bad value is reported and the default kept. */
+void retain_configure(const char* mib_text);
+
 // ---- blocks outside the arenas (own_maps.cpp) ------------------------------------------
 // Alignments above mimalloc's 16 MiB, and transient tiers' file-backed blocks: each its own
 // mapping, recorded in a table that free/realloc/malloc_usable_size consult on their slow
