@@ -124,7 +124,8 @@ void* place(void* p, size_t len, int flags, uintptr_t ra, int* placed, int* rule
                       !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE));
   if (p == MAP_FAILED || !pol || !pol->has_mmap_rules || !anon_private) return p;
   bool cacheable;
-  const SitePlan* plan = plan_for_site(t_state, ra, pol, &cacheable);
+  bool by_stack;
+  const SitePlan* plan = plan_for_site(t_state, ra, pol, &cacheable, &by_stack);
   int tier = plan->tier_for(len, kApiMmap, rule);
   if (*rule < 0 || tier == 0) return p;  // only rules whose api includes mmap place mappings
   const CompiledTier& t = pol->tiers[tier];

@@ -13,6 +13,7 @@
 
 #include "interpose/diag.hpp"
 #include "interpose/runtime.hpp"
+#include "interpose/unwind.hpp"
 #include "topology/bind.hpp"
 
 extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
@@ -27,6 +28,24 @@ void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api)
   void* p = mi_heap_malloc(h, size);
   if (TM_LIKELY(p != nullptr)) return p;
   return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
+}
+
+// A stack site (the hot path found its slot tagged): the plan from the fast stack walk,
+// which starts here, then as the hot path; anything else the slow path.
+void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
+  unwind::Regs regs;
+  TM_CAPTURE_REGS(regs);
+  ThreadState& ts = t_state;
+  if (const SitePlan* plan = stack_plan(ts, ra, regs)) {
+    unsigned tier = plan->api[api_index(api)].tier_of(size);
+    if (op == kOpRealloc && ((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier)
+      return realloc_move(old, size, ra);
+    if (mi_heap_t* h = ts.heap[tier]) {
+      void* p = heap_op(h, Req{size, align, old, ra, api, op});
+      if (TM_LIKELY(p != nullptr)) return p;
+    }
+  }
+  return alloc_slow(size, ra, api, op, align, old);
 }
 
 namespace {
@@ -83,9 +102,12 @@ constinit CompiledPolicy g_boot_policy{};  // before publication: every site, ti
 const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   const CompiledPolicy* pol = policy();
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
-  bool cacheable;
-  const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable);
-  if (cacheable && !g_track) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};  // tracking: never cached
+  bool cacheable, by_stack;
+  const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable, &by_stack);
+  if (!g_track) {  // tracking: never cached
+    if (cacheable) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};
+    else if (by_stack) ts.cache[site_hash(ra)] = SiteSlot{ra, stack_site_tag()};
+  }
   return plan;
 }
 

@@ -83,6 +83,12 @@ struct Req {
 /** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM.
  *  Arguments travel in registers (no Req built on the fast path's stack). */
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
+/** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
+ *  cache slot holds this tag instead of a plan, and the hot path hands the allocation to
+ *  alloc_stack (same arguments), which finds the plan with the fast stack walk. */
+extern char g_stack_site_tag;
+TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
+__attribute__((noinline)) void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
 /** NULL, bootstrap-buffer and foreign pointers. */
 TM_SLOW_PATH void free_slow(void* p);
 TM_SLOW_PATH size_t usable_slow(const void* p);
@@ -141,6 +147,8 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   ThreadState& ts = t_state;
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
+    // Stack rules: a site decided by its callers, out of line (tail call).
+    if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack(size, ra, api, kOp, align, old);
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];
     if constexpr (kOp == kOpRealloc) {
@@ -258,8 +266,16 @@ void transient_after_fork_parent();
 
 // ---- call sites (sites.cpp) ------------------------------------------------------------
 /** The plan of the site at ra (named and decided on first sight).  *cacheable is false for
- *  an allocation made while naming another site. */
-const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable);
+ *  an allocation made while naming another site, and for a site decided per allocation by
+ *  its callers (then *by_stack is true). */
+const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
+                              bool* by_stack);
+}  // namespace tiermalloc::rt
+namespace tiermalloc::unwind { struct Regs; }
+namespace tiermalloc::rt {
+/** A stack site's plan from the fast walk starting at regs (captured in alloc_stack) and
+ *  the thread's recent stacks; nullptr: decide the slow way (alloc_slow). */
+const SitePlan* stack_plan(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs);
 /** After dlclose: forget every site decision, process-wide and in every thread's cache. */
 void forget_sites();
 void clear_thread_caches();

@@ -18,6 +18,7 @@
 
 #include "interpose/diag.hpp"
 #include "interpose/runtime.hpp"
+#include "interpose/unwind.hpp"
 #include "policy/callsite.hpp"
 #include "policy/match.hpp"
 
@@ -175,35 +176,131 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
   return w->n == w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
-// Per allocation, at a site where a wrapper or a stack rule makes the decision depend on
-// the callers: unwind, skip wrapper frames, and collect stack-rule matches.
-const SitePlan* decide_by_stack(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol) {
-  uintptr_t frames[kMaxStackDepth + kMaxWrappers + 1];
+// The decision from a stack's return addresses (frames[0] is the allocation's call site):
+// skip wrapper frames, and collect stack-rule matches.
+const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, const CompiledPolicy* pol) {
   int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
-  // Only as deep as the rules look (unwinding costs ~1-3k instructions a frame), plus room
-  // to skip wrapper frames when the policy has wrappers.
-  Walk w{ra, frames, depth + (pol->nwrappers ? kMaxWrappers : 0), 0, 0};
-  _Unwind_Backtrace(walk_frame, &w);
-  if (w.n == 0) {  // the unwinder did not see the site: decide by the site alone
-    frames[0] = ra;
-    w.n = 1;
-  }
   int k = 0;
   const SiteEntry* site = resolve(tab, frames[0], pol);
-  while (site->wrapper && k + 1 < w.n) site = resolve(tab, frames[++k], pol);
+  while (site->wrapper && k + 1 < n) site = resolve(tab, frames[++k], pol);
   uint64_t mask = site->mask;
   if (mask & pol->stack_rule_mask) {
     uint64_t bits = 0;
-    for (int j = k; j < w.n && j < k + depth; ++j) bits |= resolve(tab, frames[j], pol)->stack_bits;
+    for (int j = k; j < n && j < k + depth; ++j) bits |= resolve(tab, frames[j], pol)->stack_bits;
     mask = (mask & ~pol->stack_rule_mask) | (mask & pol->stack_rule_mask & bits);
   }
   return intern(pol, mask);
 }
 
+// How many frames from the site on a decision looks at: as deep as the rules look, plus
+// room to skip wrapper frames when the policy has wrappers.
+int frames_wanted(const CompiledPolicy* pol) {
+  int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
+  return depth + (pol->nwrappers ? kMaxWrappers : 0);
+}
+
+// Per allocation, at a site where a wrapper or a stack rule makes the decision depend on
+// the callers, when the fast walk (stack_plan) cannot: libgcc's unwinder (~1-3k
+// instructions a frame), which knows signal frames and CFA expressions.
+const SitePlan* decide_by_stack(SiteEntry* tab, uintptr_t ra, const CompiledPolicy* pol) {
+  uintptr_t frames[kMaxStackDepth + kMaxWrappers + 1];
+  Walk w{ra, frames, frames_wanted(pol), 0, 0};
+  _Unwind_Backtrace(walk_frame, &w);
+  if (w.n == 0) {  // the unwinder did not see the site: decide by the site alone
+    frames[0] = ra;
+    w.n = 1;
+  }
+  return decide_frames(tab, frames, w.n, pol);
+}
+
+// ---- the fast walk's per-thread cache of recent stacks ---------------------------------
+// Per site, the last stacks seen (every return address from the capture point in
+// alloc_stack to the last frame the decision looked at, with the rule that led to each)
+// and their plan.  A hit re-walks the recorded rules and compares every return address it
+// loads with the recorded one: exact, a few instructions a frame.  Read and written only by
+// its thread; `busy` keeps a signal handler that allocates mid-lookup away from it.
+constexpr int kTraceFrames = 12;
+constexpr int kTraceSets = 8;
+constexpr int kTraceWays = 2;
+struct Trace {
+  uintptr_t site;  // 0: empty, or being written
+  uint32_t gen;    // unwind::generation() when recorded (dlclose bumps it)
+  int n;
+  const SitePlan* plan;
+  uintptr_t pc[kTraceFrames];
+  unwind::Rule rule[kTraceFrames];
+};
+struct TraceCache {
+  Trace t[kTraceSets][kTraceWays];
+  uint8_t next[kTraceSets];
+  uint8_t busy;
+};
+constinit thread_local TraceCache t_traces __attribute__((tls_model("initial-exec")));
+
+unsigned trace_set(uintptr_t ra) { return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 3)); }
+static_assert(kTraceSets == 8, "trace_set yields 3 bits");
+
+const SitePlan* stack_plan_miss(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs, TraceCache& tc,
+                                unsigned set, uint32_t gen) {
+  const CompiledPolicy* pol = policy();
+  if (ts.in_resolve || !pol || !pol->has_site_rules) return nullptr;
+  SiteEntry* tab = sites();
+  if (!tab) return nullptr;
+  constexpr int kCap = unwind::kMaxOwnFrames + kMaxStackDepth + kMaxWrappers + 2;
+  uintptr_t pcs[kCap];
+  unwind::Rule rules[kCap];
+  int n, first;
+  ts.in_resolve++;  // rules are derived here: an allocation made meanwhile decides nothing
+  unwind::WalkStatus st = unwind::walk(regs, ra, frames_wanted(pol), pcs, rules, kCap, &n, &first);
+  const SitePlan* plan = nullptr;
+  if (st == unwind::kWalkOk) {
+    int nframes = n - first - (pcs[n - 1] == 0 ? 1 : 0);
+    plan = decide_frames(tab, pcs + first, nframes, pol);
+  }
+  ts.in_resolve--;
+  if (!plan || n > kTraceFrames) return plan;
+  Trace& t = tc.t[set][tc.next[set]++ % kTraceWays];
+  t.site = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.gen = gen;
+  t.n = n;
+  t.plan = plan;
+  std::memcpy(t.pc, pcs, n * sizeof pcs[0]);
+  std::memcpy(t.rule, rules, n * sizeof rules[0]);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.site = ra;
+  return plan;
+}
+
 }  // namespace
 
-const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable) {
+char g_stack_site_tag;
+
+const SitePlan* stack_plan(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs) {
+  TraceCache& tc = t_traces;
+  if (tc.busy) return nullptr;  // a signal handler interrupting this thread's lookup
+  tc.busy = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const SitePlan* plan = nullptr;
+  uint32_t gen = unwind::generation();
+  unsigned set = trace_set(ra);
+  for (int w = 0; w < kTraceWays; ++w) {
+    const Trace& t = tc.t[set][w];
+    if (t.site == ra && t.gen == gen && t.pc[0] == regs.pc + 1 && unwind::rewalk(regs, t.pc, t.rule, t.n)) {
+      plan = t.plan;
+      break;
+    }
+  }
+  if (!plan) plan = stack_plan_miss(ts, ra, regs, tc, set, gen);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tc.busy = 0;
+  return plan;
+}
+
+const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
+                              bool* by_stack) {
   *cacheable = true;
+  *by_stack = false;
   if (!pol->has_site_rules) return &pol->plan;
   SiteEntry* tab = sites();
   if (!tab) return &pol->plan;
@@ -219,7 +316,8 @@ const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolic
   if (e->kind == kPlain) {
     plan = e->plan;
   } else {
-    *cacheable = false;  // decided per allocation: never in the thread's cache
+    *cacheable = false;  // decided per allocation: its slot says so (by_stack), no plan
+    *by_stack = true;
     plan = decide_by_stack(tab, ra, pol);
   }
   ts.in_resolve--;
@@ -233,6 +331,7 @@ void forget_sites() {
       tab[i].ready.store(0, std::memory_order_relaxed);
       tab[i].ra.store(0, std::memory_order_release);
     }
+  unwind::forget();  // frame rules, and every thread's recorded stacks (by generation)
   clear_thread_caches();
 }
 
