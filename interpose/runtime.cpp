@@ -13,7 +13,6 @@
 
 #include "interpose/diag.hpp"
 #include "interpose/runtime.hpp"
-#include "interpose/unwind.hpp"
 #include "topology/bind.hpp"
 
 extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
@@ -28,24 +27,6 @@ void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api)
   void* p = mi_heap_malloc(h, size);
   if (TM_LIKELY(p != nullptr)) return p;
   return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
-}
-
-// A stack site (the hot path found its slot tagged): the plan from the fast stack walk,
-// which starts here, then as the hot path; anything else the slow path.
-void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
-  unwind::Regs regs;
-  TM_CAPTURE_REGS(regs);
-  ThreadState& ts = t_state;
-  if (const SitePlan* plan = stack_plan(ts, ra, regs)) {
-    unsigned tier = plan->api[api_index(api)].tier_of(size);
-    if (op == kOpRealloc && ((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier)
-      return realloc_move(old, size, ra);
-    if (mi_heap_t* h = ts.heap[tier]) {
-      void* p = heap_op(h, Req{size, align, old, ra, api, op});
-      if (TM_LIKELY(p != nullptr)) return p;
-    }
-  }
-  return alloc_slow(size, ra, api, op, align, old);
 }
 
 namespace {

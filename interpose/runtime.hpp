@@ -85,10 +85,12 @@ struct Req {
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
 /** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
  *  cache slot holds this tag instead of a plan, and the hot path hands the allocation to
- *  alloc_stack (same arguments), which finds the plan with the fast stack walk. */
+ *  alloc_stack (sites.cpp; same arguments), which finds the plan with the fast stack walk
+ *  and the thread's recorded stacks. */
 extern char g_stack_site_tag;
 TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
-__attribute__((noinline)) void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
+template <Op kOp>
+__attribute__((noinline)) void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old);
 /** NULL, bootstrap-buffer and foreign pointers. */
 TM_SLOW_PATH void free_slow(void* p);
 TM_SLOW_PATH size_t usable_slow(const void* p);
@@ -148,7 +150,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
     // Stack rules: a site decided by its callers, out of line (tail call).
-    if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack(size, ra, api, kOp, align, old);
+    if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];
     if constexpr (kOp == kOpRealloc) {
@@ -270,12 +272,7 @@ void transient_after_fork_parent();
  *  its callers (then *by_stack is true). */
 const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
                               bool* by_stack);
-}  // namespace tiermalloc::rt
-namespace tiermalloc::unwind { struct Regs; }
-namespace tiermalloc::rt {
-/** A stack site's plan from the fast walk starting at regs (captured in alloc_stack) and
- *  the thread's recent stacks; nullptr: decide the slow way (alloc_slow). */
-const SitePlan* stack_plan(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs);
+
 /** After dlclose: forget every site decision, process-wide and in every thread's cache. */
 void forget_sites();
 void clear_thread_caches();

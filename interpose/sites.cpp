@@ -177,17 +177,24 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
 }
 
 // The decision from a stack's return addresses (frames[0] is the allocation's call site):
-// skip wrapper frames, and collect stack-rule matches.
-const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, const CompiledPolicy* pol) {
+// skip wrapper frames, and collect stack-rule matches.  *used: how many frames the decision
+// depends on -- once every stack rule of the site has matched, outer frames cannot change it.
+const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, const CompiledPolicy* pol,
+                              int* used) {
   int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
   int k = 0;
   const SiteEntry* site = resolve(tab, frames[0], pol);
   while (site->wrapper && k + 1 < n) site = resolve(tab, frames[++k], pol);
+  *used = k + 1;
   uint64_t mask = site->mask;
-  if (mask & pol->stack_rule_mask) {
+  if (uint64_t need = mask & pol->stack_rule_mask) {
     uint64_t bits = 0;
-    for (int j = k; j < n && j < k + depth; ++j) bits |= resolve(tab, frames[j], pol)->stack_bits;
-    mask = (mask & ~pol->stack_rule_mask) | (mask & pol->stack_rule_mask & bits);
+    for (int j = k; j < n && j < k + depth; ++j) {
+      bits |= resolve(tab, frames[j], pol)->stack_bits;
+      *used = j + 1;
+      if ((bits & need) == need) break;
+    }
+    mask = (mask & ~pol->stack_rule_mask) | (need & bits);
   }
   return intern(pol, mask);
 }
@@ -210,92 +217,240 @@ const SitePlan* decide_by_stack(SiteEntry* tab, uintptr_t ra, const CompiledPoli
     frames[0] = ra;
     w.n = 1;
   }
-  return decide_frames(tab, frames, w.n, pol);
+  int used;
+  return decide_frames(tab, frames, w.n, pol, &used);
 }
 
 // ---- the fast walk's per-thread cache of recent stacks ---------------------------------
-// Per site, the last stacks seen (every return address from the capture point in
-// alloc_stack to the last frame the decision looked at, with the rule that led to each)
-// and their plan.  A hit re-walks the recorded rules and compares every return address it
-// loads with the recorded one: exact, a few instructions a frame.  Read and written only by
-// its thread; `busy` keeps a signal handler that allocates mid-lookup away from it.
+// Per site, the last stacks seen from the site's frame outwards (its return address and the
+// callers' the decision depended on, with the rule that leads from each frame to the next)
+// and their plan.  A hit re-walks the recorded rules from the site's frame and compares
+// every return address it loads with the recorded one: exact, a few instructions a frame.
+// Read and written only by its thread; `busy` keeps a signal handler that allocates
+// mid-lookup away from it (it takes the slow path).
 constexpr int kTraceFrames = 12;
 constexpr int kTraceSets = 8;
 constexpr int kTraceWays = 2;
 struct Trace {
   uintptr_t site;  // 0: empty, or being written
   uint32_t gen;    // unwind::generation() when recorded (dlclose bumps it)
-  int n;
+  int n;           // pc[0] is the site, pc[n - 1] the last frame looked at (0: the stack's end)
   const SitePlan* plan;
   uintptr_t pc[kTraceFrames];
   unwind::Rule rule[kTraceFrames];
 };
 struct TraceCache {
   Trace t[kTraceSets][kTraceWays];
-  uint8_t next[kTraceSets];
+  uint8_t next[kTraceSets];  // the way to record into next
+  uint8_t mru[kTraceSets];   // the way that answered last: tried first
   uint8_t busy;
 };
 constinit thread_local TraceCache t_traces __attribute__((tls_model("initial-exec")));
 
-unsigned trace_set(uintptr_t ra) { return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 3)); }
+TM_FAST_PATH unsigned trace_set(uintptr_t ra) {
+  return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 3));
+}
 static_assert(kTraceSets == 8, "trace_set yields 3 bits");
 
-const SitePlan* stack_plan_miss(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs, TraceCache& tc,
-                                unsigned set, uint32_t gen) {
+// alloc_stack's own frame at its capture point: one rule, derived once (by the slow path,
+// from the label alloc_stack publishes), so a hit needs no rule lookup to reach the site.
+// One per operation: alloc_stack<kOp> is one function each.
+std::atomic<uintptr_t> g_entry_label[4];
+std::atomic<uint8_t> g_entry_state[4];  // 0 unknown, 1 g_entry_rule usable, 2 not (slow path)
+unwind::Rule g_entry_rule[4];
+// The entry points that call alloc_stack instead of tail-calling it (operator new checks the
+// result; posix_memalign stores it): their frame's rule, by the return address into them.
+constexpr int kOwnFrames = 8;
+struct OwnFrame {
+  std::atomic<uintptr_t> ret;
+  std::atomic<uint8_t> ready;
+  unwind::Rule rule;
+};
+OwnFrame g_own[4][kOwnFrames];
+std::atomic<uintptr_t> g_own_pending[4];  // a return address alloc_stack met without a rule
+
+void learn_own_frame(Op op) {
+  uintptr_t ret = g_own_pending[op].exchange(0, std::memory_order_relaxed);
+  if (!ret) return;
+  unwind::Rule rl = unwind::rule_for(ret);
+  if (rl.kind != unwind::kOk) return;
+  for (OwnFrame& o : g_own[op]) {
+    uintptr_t expected = 0;
+    if (o.ret.compare_exchange_strong(expected, ret, std::memory_order_acq_rel)) {
+      o.rule = rl;
+      o.ready.store(1, std::memory_order_release);
+      return;
+    }
+    if (expected == ret) return;
+  }
+}
+
+TM_FAST_PATH const unwind::Rule* own_frame_rule(Op op, uintptr_t ret) {
+  for (const OwnFrame& o : g_own[op])
+    if (o.ret.load(std::memory_order_relaxed) == ret) return o.ready.load(std::memory_order_acquire) ? &o.rule : nullptr;
+  return nullptr;
+}
+
+// Walks from r (captured in stack_slow), decides, and records the stack for alloc_stack.
+const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::Regs& r, Op op) {
+  TraceCache& tc = t_traces;
   const CompiledPolicy* pol = policy();
-  if (ts.in_resolve || !pol || !pol->has_site_rules) return nullptr;
+  if (tc.busy || ts.in_resolve || !pol || !pol->has_site_rules) return nullptr;
   SiteEntry* tab = sites();
   if (!tab) return nullptr;
+  tc.busy = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ts.in_resolve++;  // rules are derived here: an allocation made meanwhile decides nothing
+  if (g_entry_state[op].load(std::memory_order_acquire) == 0) {
+    if (uintptr_t label = g_entry_label[op].load(std::memory_order_relaxed)) {
+      g_entry_rule[op] = unwind::rule_for(label + 1);
+      g_entry_state[op].store(g_entry_rule[op].kind == unwind::kOk ? 1 : 2, std::memory_order_release);
+    }
+  }
+  learn_own_frame(op);
   constexpr int kCap = unwind::kMaxOwnFrames + kMaxStackDepth + kMaxWrappers + 2;
   uintptr_t pcs[kCap];
   unwind::Rule rules[kCap];
   int n, first;
-  ts.in_resolve++;  // rules are derived here: an allocation made meanwhile decides nothing
-  unwind::WalkStatus st = unwind::walk(regs, ra, frames_wanted(pol), pcs, rules, kCap, &n, &first);
+  unwind::WalkStatus st = unwind::walk(r, ra, frames_wanted(pol), pcs, rules, kCap, &n, &first);
   const SitePlan* plan = nullptr;
   if (st == unwind::kWalkOk) {
     int nframes = n - first - (pcs[n - 1] == 0 ? 1 : 0);
-    plan = decide_frames(tab, pcs + first, nframes, pol);
+    int used;
+    plan = decide_frames(tab, pcs + first, nframes, pol, &used);
+    // Record only what the decision depended on (and the stack's end, if it did).
+    if (used < nframes) n = first + used;
   }
   ts.in_resolve--;
-  if (!plan || n > kTraceFrames) return plan;
-  Trace& t = tc.t[set][tc.next[set]++ % kTraceWays];
-  t.site = 0;
+  if (plan && n - first <= kTraceFrames) {
+    unsigned set = trace_set(ra);
+    unsigned way = tc.next[set]++ % kTraceWays;
+    tc.mru[set] = static_cast<uint8_t>(way);
+    Trace& t = tc.t[set][way];
+    t.site = ra;
+    t.gen = unwind::generation();
+    t.n = n - first;
+    t.plan = plan;
+    std::memcpy(t.pc, pcs + first, t.n * sizeof pcs[0]);
+    std::memcpy(t.rule, rules + first, t.n * sizeof rules[0]);
+  }
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.gen = gen;
-  t.n = n;
-  t.plan = plan;
-  std::memcpy(t.pc, pcs, n * sizeof pcs[0]);
-  std::memcpy(t.rule, rules, n * sizeof rules[0]);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t.site = ra;
+  tc.busy = 0;
   return plan;
+}
+
+// Does the recorded stack t match the one whose site frame has registers rsp, rbp?
+TM_FAST_PATH bool matches(const Trace& t, uintptr_t ra, uint32_t gen, uintptr_t rsp, uintptr_t rbp) {
+  if (t.site != ra || t.gen != gen) return false;
+  const unwind::Rule* r = t.rule;
+  const uintptr_t* pc = t.pc + 1;
+  for (const uintptr_t* end = t.pc + t.n; pc < end; ++pc, ++r) {
+    uintptr_t next = 0;
+    if (TM_LIKELY(r->kind == unwind::kOk)) {
+      uintptr_t cfa = (r->cfa_rbp ? rbp : rsp) + static_cast<intptr_t>(r->cfa_off);
+      if (r->rbp_saved) rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->rbp_off));
+      next = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->ra_off));
+      rsp = cfa;
+    }
+    if (next != *pc) return false;
+  }
+  return true;
+}
+
+// The plan of a recorded stack that matches this one, or nullptr.  r: alloc_stack's
+// registers at its capture point.
+template <Op kOp>
+TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, const unwind::Regs& r) {
+  if (TM_UNLIKELY(g_entry_state[kOp].load(std::memory_order_acquire) != 1)) {
+    g_entry_label[kOp].store(r.pc, std::memory_order_relaxed);
+    return nullptr;
+  }
+  // Up one frame, to the site's: its return address must be ra -- or up two when the entry
+  // point called us rather than tail-called us (its frame's rule learnt by the slow path).
+  uintptr_t rsp = r.rsp, rbp = r.rbp, pc;
+  unwind::step_exact(g_entry_rule[kOp], &rsp, &rbp, &pc);
+  if (pc != ra) {
+    const unwind::Rule* own = own_frame_rule(kOp, pc);
+    if (TM_UNLIKELY(own == nullptr)) {
+      g_own_pending[kOp].store(pc, std::memory_order_relaxed);
+      return nullptr;
+    }
+    unwind::step_exact(*own, &rsp, &rbp, &pc);
+    if (TM_UNLIKELY(pc != ra)) return nullptr;
+  }
+  TraceCache& tc = t_traces;
+  if (TM_UNLIKELY(tc.busy)) return nullptr;  // a signal handler interrupting a lookup
+  tc.busy = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const SitePlan* plan = nullptr;
+  uint32_t gen = unwind::generation();
+  unsigned set = trace_set(ra);
+  unsigned w = tc.mru[set];
+  Trace* ways = tc.t[set];
+  if (matches(ways[w], ra, gen, rsp, rbp)) {
+    plan = ways[w].plan;
+  } else if (matches(ways[w ^ 1], ra, gen, rsp, rbp)) {
+    plan = ways[w ^ 1].plan;
+    tc.mru[set] = static_cast<uint8_t>(w ^ 1);
+  }
+  static_assert(kTraceWays == 2, "two ways probed");
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tc.busy = 0;
+  return plan;
+}
+
+// As the hot path, with the plan the stack gave.
+template <Op op>
+TM_FAST_PATH void* alloc_with(const SitePlan* plan, size_t size, uintptr_t ra, uint32_t api, size_t align,
+                              void* old) {
+  ThreadState& ts = t_state;
+  unsigned tier = plan->api[api_index(api)].tier_of(size);
+  if constexpr (op == kOpRealloc)
+    if (((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier) return realloc_move(old, size, ra);
+  mi_heap_t* h = ts.heap[tier];
+  if (TM_LIKELY(h != nullptr)) {
+#if TM_INLINE_POP
+    if (op == kOpMalloc && TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {  // constant per instance
+      mi_page_t* page = _mi_heap_get_free_small_page(h, size);
+      mi_block_t* b = page->free;
+      if (TM_LIKELY(b != nullptr)) {
+        page->used++;
+        page->free = mi_block_next(page, b);
+        return b;
+      }
+    }
+#endif
+    void* p = heap_op(h, Req{size, align, old, ra, api, op});
+    if (TM_LIKELY(p != nullptr)) return p;
+  }
+  return alloc_slow(size, ra, api, op, align, old);
+}
+
+// A miss: walk the stack (rules looked up per frame), decide, record.
+template <Op kOp>
+__attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
+  unwind::Regs r;
+  TM_CAPTURE_REGS(r);
+  if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp)) return alloc_with<kOp>(plan, size, ra, api, align, old);
+  return alloc_slow(size, ra, api, kOp, align, old);
 }
 
 }  // namespace
 
 char g_stack_site_tag;
 
-const SitePlan* stack_plan(ThreadState& ts, uintptr_t ra, const unwind::Regs& regs) {
-  TraceCache& tc = t_traces;
-  if (tc.busy) return nullptr;  // a signal handler interrupting this thread's lookup
-  tc.busy = 1;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  const SitePlan* plan = nullptr;
-  uint32_t gen = unwind::generation();
-  unsigned set = trace_set(ra);
-  for (int w = 0; w < kTraceWays; ++w) {
-    const Trace& t = tc.t[set][w];
-    if (t.site == ra && t.gen == gen && t.pc[0] == regs.pc + 1 && unwind::rewalk(regs, t.pc, t.rule, t.n)) {
-      plan = t.plan;
-      break;
-    }
-  }
-  if (!plan) plan = stack_plan_miss(ts, ra, regs, tc, set, gen);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  tc.busy = 0;
-  return plan;
+template <Op kOp>
+void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
+  unwind::Regs r;
+  TM_CAPTURE_REGS(r);
+  const SitePlan* plan = stack_plan_hit<kOp>(ra, r);
+  if (TM_UNLIKELY(plan == nullptr)) return stack_slow<kOp>(size, ra, api, align, old);
+  return alloc_with<kOp>(plan, size, ra, api, align, old);
 }
+template void* alloc_stack<kOpMalloc>(size_t, uintptr_t, uint32_t, size_t, void*);
+template void* alloc_stack<kOpCalloc>(size_t, uintptr_t, uint32_t, size_t, void*);
+template void* alloc_stack<kOpAligned>(size_t, uintptr_t, uint32_t, size_t, void*);
+template void* alloc_stack<kOpRealloc>(size_t, uintptr_t, uint32_t, size_t, void*);
 
 const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
                               bool* by_stack) {

@@ -270,7 +270,6 @@ struct RuleEntry {
   Rule rule;
 };
 std::atomic<RuleEntry*> g_rules{nullptr};
-std::atomic<uint32_t> g_gen{1};
 
 RuleEntry* table() {
   RuleEntry* t = g_rules.load(std::memory_order_acquire);
@@ -392,7 +391,7 @@ WalkStatus walk(const Regs& from, uintptr_t site, int want, uintptr_t* pcs, Rule
 }
 
 void forget() {
-  g_gen.fetch_add(1, std::memory_order_acq_rel);
+  g_generation.fetch_add(1, std::memory_order_acq_rel);
   RuleEntry* t = g_rules.load(std::memory_order_acquire);
   if (!t) return;
   for (size_t i = 0; i < kRules; ++i) {
@@ -401,6 +400,5 @@ void forget() {
   }
 }
 
-uint32_t generation() { return g_gen.load(std::memory_order_acquire); }
 
 }  // namespace tiermalloc::unwind

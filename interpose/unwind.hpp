@@ -12,6 +12,7 @@
 // Rules live in a process-wide table (mmapped, lock-free insert); forget() clears it after
 // dlclose, when the addresses may come back with other code.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace tiermalloc::unwind {
@@ -57,6 +58,14 @@ inline bool step(const Rule& r, uintptr_t* rsp, uintptr_t* rbp, uintptr_t* pc) {
   return true;
 }
 
+/** step() without the checks, for a rule known to be kOk and to belong to this frame. */
+inline void step_exact(const Rule& r, uintptr_t* rsp, uintptr_t* rbp, uintptr_t* pc) {
+  uintptr_t cfa = (r.cfa_rbp ? *rbp : *rsp) + static_cast<intptr_t>(r.cfa_off);
+  if (r.rbp_saved) *rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.rbp_off));
+  *pc = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.ra_off));
+  *rsp = cfa;
+}
+
 enum WalkStatus { kWalkOk = 0, kWalkSlow = 1, kWalkNoSite = 2, kWalkTooDeep = 3 };
 
 /** Walks from `from` outwards.  Frames before the one whose return address is `site` are
@@ -68,14 +77,20 @@ inline constexpr int kMaxOwnFrames = 6;
 WalkStatus walk(const Regs& from, uintptr_t site, int want, uintptr_t* pcs, Rule* rules, int cap,
                 int* n, int* first);
 
-/** Re-walks a recorded walk: true if every return address met equals pcs[1..n). */
+/** Re-walks a recorded walk: true if every return address met equals pcs[1..n).  No bounds
+ *  checks: rules[i] was derived for pcs[i], and each pcs[i] is compared with the return
+ *  address actually found before rules[i] is applied, so every load is the one the walk
+ *  made (from must be the registers of the frame whose return address is pcs[0]). */
 inline bool rewalk(const Regs& from, const uintptr_t* pcs, const Rule* rules, int n) {
-  uintptr_t rsp = from.rsp, rbp = from.rbp, pc = 0;
+  uintptr_t rsp = from.rsp, rbp = from.rbp;
   for (int i = 0; i + 1 < n; ++i) {
-    if (rules[i].kind == kEnd) {
-      pc = 0;
-    } else if (!step(rules[i], &rsp, &rbp, &pc)) {
-      return false;
+    const Rule& r = rules[i];
+    uintptr_t pc = 0;
+    if (__builtin_expect(r.kind == kOk, 1)) {
+      uintptr_t cfa = (r.cfa_rbp ? rbp : rsp) + static_cast<intptr_t>(r.cfa_off);
+      if (r.rbp_saved) rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.rbp_off));
+      pc = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.ra_off));
+      rsp = cfa;
     }
     if (pc != pcs[i + 1]) return false;
   }
@@ -85,6 +100,7 @@ inline bool rewalk(const Regs& from, const uintptr_t* pcs, const Rule* rules, in
 /** After dlclose: every rule forgotten, every thread's recorded walks invalid. */
 void forget();
 /** Bumped by forget(): recorded walks carry the generation they were made in. */
-uint32_t generation();
+inline std::atomic<uint32_t> g_generation{1};
+inline uint32_t generation() { return g_generation.load(std::memory_order_acquire); }
 
 }  // namespace tiermalloc::unwind
