@@ -89,8 +89,20 @@ TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, si
  *  and the thread's recorded stacks. */
 extern char g_stack_site_tag;
 TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
+}  // namespace tiermalloc::rt
+// Assembly trampolines (sites.cpp): they pass the caller's stack pointer and rbp on.
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_malloc(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_calloc(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_aligned(size_t size, uintptr_t ra, uint32_t api, size_t align);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_realloc(size_t size, uintptr_t ra, uint32_t api, void* old);
+namespace tiermalloc::rt {
 template <Op kOp>
-__attribute__((noinline)) void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old);
+TM_FAST_PATH void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
+  if constexpr (kOp == kOpMalloc) return tm_alloc_stack_malloc(size, ra, api);
+  else if constexpr (kOp == kOpCalloc) return tm_alloc_stack_calloc(size, ra, api);
+  else if constexpr (kOp == kOpAligned) return tm_alloc_stack_aligned(size, ra, api, align);
+  else return tm_alloc_stack_realloc(size, ra, api, old);
+}
 /** NULL, bootstrap-buffer and foreign pointers. */
 TM_SLOW_PATH void free_slow(void* p);
 TM_SLOW_PATH size_t usable_slow(const void* p);

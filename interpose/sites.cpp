@@ -252,12 +252,6 @@ TM_FAST_PATH unsigned trace_set(uintptr_t ra) {
 }
 static_assert(kTraceSets == 8, "trace_set yields 3 bits");
 
-// alloc_stack's own frame at its capture point: one rule, derived once (by the slow path,
-// from the label alloc_stack publishes), so a hit needs no rule lookup to reach the site.
-// One per operation: alloc_stack<kOp> is one function each.
-std::atomic<uintptr_t> g_entry_label[4];
-std::atomic<uint8_t> g_entry_state[4];  // 0 unknown, 1 g_entry_rule usable, 2 not (slow path)
-unwind::Rule g_entry_rule[4];
 // The entry points that call alloc_stack instead of tail-calling it (operator new checks the
 // result; posix_memalign stores it): their frame's rule, by the return address into them.
 constexpr int kOwnFrames = 8;
@@ -291,7 +285,7 @@ TM_FAST_PATH const unwind::Rule* own_frame_rule(Op op, uintptr_t ret) {
   return nullptr;
 }
 
-// Walks from r (captured in stack_slow), decides, and records the stack for alloc_stack.
+// Walks from r (the frame alloc_stack returns to), decides, and records the stack.
 const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::Regs& r, Op op) {
   TraceCache& tc = t_traces;
   const CompiledPolicy* pol = policy();
@@ -301,12 +295,6 @@ const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::R
   tc.busy = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ts.in_resolve++;  // rules are derived here: an allocation made meanwhile decides nothing
-  if (g_entry_state[op].load(std::memory_order_acquire) == 0) {
-    if (uintptr_t label = g_entry_label[op].load(std::memory_order_relaxed)) {
-      g_entry_rule[op] = unwind::rule_for(label + 1);
-      g_entry_state[op].store(g_entry_rule[op].kind == unwind::kOk ? 1 : 2, std::memory_order_release);
-    }
-  }
   learn_own_frame(op);
   constexpr int kCap = unwind::kMaxOwnFrames + kMaxStackDepth + kMaxWrappers + 2;
   uintptr_t pcs[kCap];
@@ -357,24 +345,18 @@ TM_FAST_PATH bool matches(const Trace& t, uintptr_t ra, uint32_t gen, uintptr_t 
   return true;
 }
 
-// The plan of a recorded stack that matches this one, or nullptr.  r: alloc_stack's
-// registers at its capture point.
+// The plan of a recorded stack that matches this one, or nullptr.  ret0, rsp, rbp: the
+// frame alloc_stack returns to (the site's, or an entry point's that called rather than
+// tail-called it: its rule learnt once by the slow path).
 template <Op kOp>
-TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, const unwind::Regs& r) {
-  if (TM_UNLIKELY(g_entry_state[kOp].load(std::memory_order_acquire) != 1)) {
-    g_entry_label[kOp].store(r.pc, std::memory_order_relaxed);
-    return nullptr;
-  }
-  // Up one frame, to the site's: its return address must be ra -- or up two when the entry
-  // point called us rather than tail-called us (its frame's rule learnt by the slow path).
-  uintptr_t rsp = r.rsp, rbp = r.rbp, pc;
-  unwind::step_exact(g_entry_rule[kOp], &rsp, &rbp, &pc);
-  if (pc != ra) {
-    const unwind::Rule* own = own_frame_rule(kOp, pc);
+TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintptr_t rsp, uintptr_t rbp) {
+  if (ret0 != ra) {
+    const unwind::Rule* own = own_frame_rule(kOp, ret0);
     if (TM_UNLIKELY(own == nullptr)) {
-      g_own_pending[kOp].store(pc, std::memory_order_relaxed);
+      g_own_pending[kOp].store(ret0, std::memory_order_relaxed);
       return nullptr;
     }
+    uintptr_t pc;
     unwind::step_exact(*own, &rsp, &rbp, &pc);
     if (TM_UNLIKELY(pc != ra)) return nullptr;
   }
@@ -428,29 +410,53 @@ TM_FAST_PATH void* alloc_with(const SitePlan* plan, size_t size, uintptr_t ra, u
 
 // A miss: walk the stack (rules looked up per frame), decide, record.
 template <Op kOp>
-__attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
-  unwind::Regs r;
-  TM_CAPTURE_REGS(r);
+__attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old,
+                                           const unwind::Regs& r) {
   if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp)) return alloc_with<kOp>(plan, size, ra, api, align, old);
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
-}  // namespace
-
-char g_stack_site_tag;
-
+// Behind the trampolines: x is aligned_alloc's alignment or realloc's block; rsp_e and rbp_e
+// the registers at the trampoline's entry (rsp_e holds the return address).
 template <Op kOp>
-void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
-  unwind::Regs r;
-  TM_CAPTURE_REGS(r);
-  const SitePlan* plan = stack_plan_hit<kOp>(ra, r);
-  if (TM_UNLIKELY(plan == nullptr)) return stack_slow<kOp>(size, ra, api, align, old);
+TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) {
+  size_t align = kOp == kOpAligned ? x : 0;
+  void* old = kOp == kOpRealloc ? reinterpret_cast<void*>(x) : nullptr;
+  uintptr_t ret0 = *reinterpret_cast<const uintptr_t*>(rsp_e);
+  const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e);
+  if (TM_UNLIKELY(plan == nullptr)) {
+    unwind::Regs r{ret0 - 1, rsp_e + 8, rbp_e};  // the walk starts at the frame ret0 is in
+    return stack_slow<kOp>(size, ra, api, align, old, r);
+  }
   return alloc_with<kOp>(plan, size, ra, api, align, old);
 }
-template void* alloc_stack<kOpMalloc>(size_t, uintptr_t, uint32_t, size_t, void*);
-template void* alloc_stack<kOpCalloc>(size_t, uintptr_t, uint32_t, size_t, void*);
-template void* alloc_stack<kOpAligned>(size_t, uintptr_t, uint32_t, size_t, void*);
-template void* alloc_stack<kOpRealloc>(size_t, uintptr_t, uint32_t, size_t, void*);
+
+}  // namespace
+
+#define TM_STACK_IMPL(op, name)                                                                              \
+  extern "C" __attribute__((visibility("hidden"), used)) void* name(size_t size, uintptr_t ra, uint32_t api,  \
+                                                                    uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) { \
+    return stack_impl<op>(size, ra, api, x, rsp_e, rbp_e);                                                   \
+  }
+TM_STACK_IMPL(kOpMalloc, tm_stack_impl_malloc)
+TM_STACK_IMPL(kOpCalloc, tm_stack_impl_calloc)
+TM_STACK_IMPL(kOpAligned, tm_stack_impl_aligned)
+TM_STACK_IMPL(kOpRealloc, tm_stack_impl_realloc)
+
+// The trampolines the hot path tail-calls (runtime.hpp alloc_stack): they hand on the stack
+// pointer and rbp as they are at entry, i.e. as the caller left them, in the fifth and sixth
+// argument registers (the first four are the request).  Two instructions and a jump; their
+// CFI is the default (CFA = rsp + 8), for an unwinder that meets one in a signal handler.
+#define TM_STACK_TRAMPOLINE(name, impl)                                                       \
+  asm(".text\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name "\n\t.type " #name \
+      ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n\tjmp " #impl \
+      "\n\t.cfi_endproc\n\t.size " #name ", .-" #name "\n");
+TM_STACK_TRAMPOLINE(tm_alloc_stack_malloc, tm_stack_impl_malloc)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_calloc, tm_stack_impl_calloc)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_aligned, tm_stack_impl_aligned)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_realloc, tm_stack_impl_realloc)
+
+char g_stack_site_tag;
 
 const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
                               bool* by_stack) {
