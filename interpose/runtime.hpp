@@ -84,9 +84,9 @@ struct Req {
  *  Arguments travel in registers (no Req built on the fast path's stack). */
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
 /** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
- *  cache slot holds this tag instead of a plan, and the hot path hands the allocation to
- *  alloc_stack (sites.cpp; same arguments), which finds the plan with the fast stack walk
- *  and the thread's recorded stacks. */
+ *  cache slot holds this tag instead of a plan, and the hot path tail-calls alloc_stack's
+ *  trampoline (sites.cpp), which finds the plan with the fast stack walk and the thread's
+ *  recorded stacks. */
 extern char g_stack_site_tag;
 TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
 }  // namespace tiermalloc::rt
@@ -284,7 +284,6 @@ void transient_after_fork_parent();
  *  its callers (then *by_stack is true). */
 const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
                               bool* by_stack);
-
 /** After dlclose: forget every site decision, process-wide and in every thread's cache. */
 void forget_sites();
 void clear_thread_caches();
