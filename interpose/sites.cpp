@@ -330,19 +330,7 @@ const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::R
 // Does the recorded stack t match the one whose site frame has registers rsp, rbp?
 TM_FAST_PATH bool matches(const Trace& t, uintptr_t ra, uint32_t gen, uintptr_t rsp, uintptr_t rbp) {
   if (t.site != ra || t.gen != gen) return false;
-  const unwind::Rule* r = t.rule;
-  const uintptr_t* pc = t.pc + 1;
-  for (const uintptr_t* end = t.pc + t.n; pc < end; ++pc, ++r) {
-    uintptr_t next = 0;
-    if (TM_LIKELY(r->kind == unwind::kOk)) {
-      uintptr_t cfa = (r->cfa_rbp ? rbp : rsp) + static_cast<intptr_t>(r->cfa_off);
-      if (r->rbp_saved) rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->rbp_off));
-      next = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->ra_off));
-      rsp = cfa;
-    }
-    if (next != *pc) return false;
-  }
-  return true;
+  return unwind::rewalk(unwind::Regs{0, rsp, rbp}, t.pc, t.rule, t.n);
 }
 
 // The plan of a recorded stack that matches this one, or nullptr.  ret0, rsp, rbp: the

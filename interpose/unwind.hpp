@@ -83,16 +83,16 @@ WalkStatus walk(const Regs& from, uintptr_t site, int want, uintptr_t* pcs, Rule
  *  made (from must be the registers of the frame whose return address is pcs[0]). */
 inline bool rewalk(const Regs& from, const uintptr_t* pcs, const Rule* rules, int n) {
   uintptr_t rsp = from.rsp, rbp = from.rbp;
-  for (int i = 0; i + 1 < n; ++i) {
-    const Rule& r = rules[i];
-    uintptr_t pc = 0;
-    if (__builtin_expect(r.kind == kOk, 1)) {
-      uintptr_t cfa = (r.cfa_rbp ? rbp : rsp) + static_cast<intptr_t>(r.cfa_off);
-      if (r.rbp_saved) rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.rbp_off));
-      pc = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r.ra_off));
+  const Rule* r = rules;
+  for (const uintptr_t *pc = pcs + 1, *end = pcs + n; pc < end; ++pc, ++r) {
+    uintptr_t next = 0;
+    if (__builtin_expect(r->kind == kOk, 1)) {
+      uintptr_t cfa = (r->cfa_rbp ? rbp : rsp) + static_cast<intptr_t>(r->cfa_off);
+      if (r->rbp_saved) rbp = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->rbp_off));
+      next = *reinterpret_cast<const uintptr_t*>(cfa + static_cast<intptr_t>(r->ra_off));
       rsp = cfa;
     }
-    if (pc != pcs[i + 1]) return false;
+    if (next != *pc) return false;
   }
   return true;
 }
