@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # helper_check.sh LIB HELPER POLICY DIR: what the preload library maps, and its policy
 # compiler libtiermalloc-yaml.so (interpose/yaml_loader.cpp).
-#  1. LIB has no DT_NEEDED on libyaml-cpp (readelf -d).
+#  1. LIB has no DT_NEEDED on libstdc++, libm or libyaml-cpp (readelf -d).
 #  2. `cat /proc/self/maps` (a C program) under POLICY: the first run (empty cache) maps the
-#     helper and yaml-cpp; the second (cache hit) maps neither.
+#     helper and yaml-cpp; the second (cache hit) maps neither, nor libstdc++ or libm.
 #  3. LIB alone in a directory (no helper next to it), cache off: the program runs (status 0)
 #     with plain allocation, and stderr is exactly one line naming the missing helper, then
 #     "policy not applied"; TIERMALLOC_STRICT=1: status 2.
@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 [ -n "$needed" ] || fail "readelf -d $lib lists no NEEDED at all"
-for bad in libyaml-cpp; do
+for bad in libstdc++ libm.so libyaml-cpp; do
   case " $needed" in *" $bad"*) fail "$lib needs $bad (DT_NEEDED: $needed)" ;; esac
 done
 echo "needed: $needed"
@@ -34,7 +34,7 @@ maps 1
 grep -q 'libtiermalloc-yaml\.so' "$dir/maps1" || fail "cache miss: the helper was not mapped (the test could not see it)"
 grep -q 'libyaml-cpp' "$dir/maps1" || fail "cache miss: libyaml-cpp was not mapped"
 maps 2
-for bad in libtiermalloc-yaml libyaml-cpp; do
+for bad in libtiermalloc-yaml libyaml-cpp libstdc++ libm.so; do
   grep -q "$bad" "$dir/maps2" && fail "cache hit, but $bad is mapped: $(grep "$bad" "$dir/maps2" | head -n 1)"
 done
 echo "cache hit maps: $(awk '$6 ~ /\.so/ {print $6}' "$dir/maps2" | sort -u | xargs -n1 basename | tr '\n' ' ')"
