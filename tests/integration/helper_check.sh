@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# helper_check.sh LIB HELPER POLICY DIR: what the preload library maps, and its policy
+# helper_check.sh LIB HELPER POLICY DIR [SANITIZED]: what the preload library maps, and its policy
 # compiler libtiermalloc-yaml.so (interpose/yaml_loader.cpp).
 #  1. LIB has no DT_NEEDED on libstdc++, libm or libyaml-cpp (readelf -d).
 #  2. `cat /proc/self/maps` (a C program) under POLICY: the first run (empty cache) maps the
@@ -10,15 +10,19 @@
 #     "policy not applied"; TIERMALLOC_STRICT=1: status 2.
 #  4. LIB and HELPER copied together, the policy cached, then the helper removed: the next
 #     run reads the cache and reports nothing.
+#  (SANITIZED=1, a -fsanitize build: the sanitizer's runtime needs libstdc++ and libm itself,
+#  so only yaml-cpp and the helper are checked in 1 and 2.)
 set -u
-lib=$1 helper=$2 policy=$3 dir=$4
+lib=$1 helper=$2 policy=$3 dir=$4 sanitized=${5:-0}
+runtime="libstdc++ libm.so"
+[ "$sanitized" = 1 ] && runtime=
 rm -rf "$dir"
 mkdir -p "$dir" || exit 1
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 [ -n "$needed" ] || fail "readelf -d $lib lists no NEEDED at all"
-for bad in libstdc++ libm.so libyaml-cpp; do
+for bad in $runtime libyaml-cpp; do
   case " $needed" in *" $bad"*) fail "$lib needs $bad (DT_NEEDED: $needed)" ;; esac
 done
 echo "needed: $needed"
@@ -34,7 +38,7 @@ maps 1
 grep -q 'libtiermalloc-yaml\.so' "$dir/maps1" || fail "cache miss: the helper was not mapped (the test could not see it)"
 grep -q 'libyaml-cpp' "$dir/maps1" || fail "cache miss: libyaml-cpp was not mapped"
 maps 2
-for bad in libtiermalloc-yaml libyaml-cpp libstdc++ libm.so; do
+for bad in libtiermalloc-yaml libyaml-cpp $runtime; do
   grep -q "$bad" "$dir/maps2" && fail "cache hit, but $bad is mapped: $(grep "$bad" "$dir/maps2" | head -n 1)"
 done
 echo "cache hit maps: $(awk '$6 ~ /\.so/ {print $6}' "$dir/maps2" | sort -u | xargs -n1 basename | tr '\n' ' ')"
