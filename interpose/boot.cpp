@@ -425,6 +425,22 @@ void reset_thread_counters() {
   }
 }
 
+// The policy's loading freed most of what it allocated on the plain tier (the key, the
+// machine, file buffers), but the pages stay resident in their size classes' pages, which
+// under a policy that places the program elsewhere are never used again.  A forced collection
+// returns the wholly free pages, decommitted at once (MADV_DONTNEED) rather than after
+// mimalloc's delay (a short process ends first).
+void release_boot_pages() {
+  ThreadState& ts = t_state;
+  if (!ts.heap[0]) return;
+  long delay = mi_option_get(mi_option_decommit_delay);
+  mi_option_set(mi_option_decommit_delay, 0);
+  ts.in_boot++;
+  mi_heap_collect(ts.heap[0], true);
+  ts.in_boot--;
+  mi_option_set(mi_option_decommit_delay, delay);
+}
+
 }  // namespace tiermalloc::rt
 
 namespace {
@@ -433,6 +449,7 @@ __attribute__((constructor(101))) void tiermalloc_constructor() {
   int saved = errno;
   if (tiermalloc::rt::ensure_reserved()) {
     tiermalloc::rt::load_and_publish();
+    tiermalloc::rt::release_boot_pages();
     tiermalloc::rt::track_start();  // statistics and profiles: interpose/track.cpp
   }
   errno = saved;
