@@ -7,9 +7,9 @@
 //     or libc's own start-up): reserve the slots, create the plain arena.  No C++ runtime,
 //     no environment, no allocation of ours; nested allocations (mimalloc registering its
 //     atexit handler) take the bootstrap buffer.
-//  2. The constructor, after libstdc++ and yaml-cpp are initialised: read the environment,
-//     load and compile the policy, build one arena per tier, publish.  Until then every
-//     allocation is plain.
+//  2. The constructor: read the environment, read the compiled policy from the cache or (on
+//     a miss) have libtiermalloc-yaml.so parse and compile it (interpose/yaml_loader.cpp),
+//     build one arena per tier, publish.  Until then every allocation is plain.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -36,6 +36,11 @@ extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags
 extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
 
 namespace tiermalloc::rt {
+
+// The cache miss, in libtiermalloc-yaml.so (interpose/yaml_loader.cpp).
+policy::LoadResult compile_in_helper(const policy::Settings& s, const topo::Machine& machine, CompiledPolicy* out,
+                                     std::vector<std::string>* errors, std::vector<std::string>* notes,
+                                     std::vector<std::string>* programs);
 
 uintptr_t g_base = 0;
 uintptr_t g_total = 0;
@@ -289,7 +294,7 @@ void load_and_publish() {
                                             tm_getenv("XDG_RUNTIME_DIR"));
   std::vector<std::string> errors, notes;
   policy::LoadInfo info;
-  policy::LoadResult res = policy::load_policy(s, &g_compiled, &errors, &notes, &info);
+  policy::LoadResult res = policy::load_policy_with(compile_in_helper, s, &g_compiled, &errors, &notes, &info);
   if (info.from_cache || info.cached) {
     diag::Line l;
     l.s(info.from_cache ? "policy: compiled form read from " : "policy: compiled form cached in ")
@@ -420,6 +425,22 @@ void reset_thread_counters() {
   }
 }
 
+// The policy's loading freed most of what it allocated on the plain tier (the key, the
+// machine, file buffers), but the pages stay resident in their size classes' pages, which
+// under a policy that places the program elsewhere are never used again.  A forced collection
+// returns the wholly free pages, decommitted at once (MADV_DONTNEED) rather than after
+// mimalloc's delay (a short process ends first).
+void release_boot_pages() {
+  ThreadState& ts = t_state;
+  if (!ts.heap[0]) return;
+  long delay = mi_option_get(mi_option_decommit_delay);
+  mi_option_set(mi_option_decommit_delay, 0);
+  ts.in_boot++;
+  mi_heap_collect(ts.heap[0], true);
+  ts.in_boot--;
+  mi_option_set(mi_option_decommit_delay, delay);
+}
+
 }  // namespace tiermalloc::rt
 
 namespace {
@@ -428,6 +449,7 @@ __attribute__((constructor(101))) void tiermalloc_constructor() {
   int saved = errno;
   if (tiermalloc::rt::ensure_reserved()) {
     tiermalloc::rt::load_and_publish();
+    tiermalloc::rt::release_boot_pages();
     tiermalloc::rt::track_start();  // statistics and profiles: interpose/track.cpp
   }
   errno = saved;

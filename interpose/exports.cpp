@@ -5,9 +5,11 @@
 // its caller's return address as the call site, and hands one request to the generic body
 // in runtime.hpp.  Because operator new is defined here too, the call site of a `new` is
 // the user's frame, not libstdc++'s.
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
@@ -96,13 +98,33 @@ TM_FAST_PATH void* do_pvalloc(size_t n, uintptr_t ra) {
   return do_aligned(ps, (n + ps - 1) & ~(ps - 1), ra, kApiAligned);
 }
 
+// libstdc++ is linked into this library statically (a C program then maps no libstdc++.so),
+// so std::get_new_handler here would read our own copy, never the one the program set with
+// std::set_new_handler in its libstdc++.so.  Both are looked up there (ours are local, so
+// RTLD_DEFAULT finds the program's), ours only when no libstdc++.so is loaded; a miss is not
+// remembered (a C++ library may be dlopened later).  bad_alloc likewise.
+using GetNewHandlerFn = std::new_handler (*)();
+std::new_handler program_new_handler() {
+  static std::atomic<GetNewHandlerFn> fn{nullptr};
+  GetNewHandlerFn f = fn.load(std::memory_order_acquire);
+  if (!f) {
+    f = reinterpret_cast<GetNewHandlerFn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
+    if (f) fn.store(f, std::memory_order_release);
+    else f = &std::get_new_handler;
+  }
+  return f();
+}
+// Thrown by the program's runtime, so that its catch (std::bad_alloc&) sees its own type
+// (interpose/cxx_throw.cpp).
+[[noreturn]] void throw_bad_alloc() { std::__throw_bad_alloc(); }
+
 // operator new: retry through the new-handler, then throw (or return NULL for nothrow).
 TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow) {
   for (;;) {
-    std::new_handler h = std::get_new_handler();
+    std::new_handler h = program_new_handler();
     if (!h) {
       if (nothrow) return nullptr;
-      throw std::bad_alloc();
+      throw_bad_alloc();
     }
     if (nothrow) {
       try {

@@ -52,15 +52,53 @@ std::string build_identity() {
   return id;
 }
 
-// Exactly size bytes, in one buffer (no growing copies: the file is ~150 KB).
-bool read_all(int fd, size_t size, std::string* out) {
-  out->resize(size);
-  size_t off = 0;
-  while (off < size) {
-    ssize_t n = read(fd, &(*out)[off], size - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
+bool all_zero(const unsigned char* p, size_t n) {
+  size_t i = 0;
+  for (uint64_t w; i + 8 <= n; i += 8) {
+    std::memcpy(&w, p + i, 8);
+    if (w) return false;
+  }
+  for (; i < n; ++i)
+    if (p[i]) return false;
+  return true;
+}
+
+// n bytes at offset off of fd into *out.
+bool read_at(int fd, size_t off, size_t n, std::string* out) {
+  out->resize(n);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t k = pread(fd, &(*out)[done], n - done, static_cast<off_t>(off + done));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    done += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+// A CompiledPolicy from offset off of fd into *out, one page of *out at a time through a
+// page-sized buffer: a page that is zero in the file and in *out is not written (most of a
+// policy is unused rule and tier slots, and the preload library's copy lives in .bss, so
+// such pages are never touched: ~100 KiB less resident memory per process).
+bool read_policy_at(int fd, size_t off, CompiledPolicy* out) {
+  constexpr size_t kPage = 4096;
+  alignas(16) unsigned char buf[kPage];
+  auto* dst = reinterpret_cast<unsigned char*>(out);
+  const size_t size = sizeof(CompiledPolicy);
+  size_t pos = 0;
+  while (pos < size) {
+    // Chunks end at page boundaries of *out.
+    size_t n = kPage - (reinterpret_cast<uintptr_t>(dst + pos) & (kPage - 1));
+    if (n > size - pos) n = size - pos;
+    size_t done = 0;
+    while (done < n) {
+      ssize_t k = pread(fd, buf + done, n - done, static_cast<off_t>(off + pos + done));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return false;
+      done += static_cast<size_t>(k);
+    }
+    if (!all_zero(buf, n) || !all_zero(dst + pos, n)) std::memcpy(dst + pos, buf, n);
+    pos += n;
   }
   return true;
 }
@@ -162,25 +200,39 @@ bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* 
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st {};
-  std::string data;
+  // Read in three parts, the ~140 KB CompiledPolicy last and straight into *out (not through
+  // a buffer of the whole file): the header and key, compared; the notes and programs after
+  // the policy, checked; then the policy.  Only when all is well is *out written.
+  const size_t head = sizeof kMagic + sizeof(uint64_t) + key.size() + sizeof(uint64_t);
+  std::string data, tail;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0 &&
-            st.st_size < (64 << 20) && read_all(fd, static_cast<size_t>(st.st_size), &data);
-  close(fd);
-  if (!ok) return false;
+            st.st_size < (64 << 20) && static_cast<size_t>(st.st_size) >= head + sizeof(CompiledPolicy) &&
+            read_at(fd, 0, head, &data) &&
+            read_at(fd, head + sizeof(CompiledPolicy), static_cast<size_t>(st.st_size) - head - sizeof(CompiledPolicy), &tail);
+  if (!ok) {
+    close(fd);
+    return false;
+  }
   Reader r{data};
   char magic[sizeof kMagic];
-  if (!r.take(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof magic) != 0) return false;
-  if (!r.equals(key)) return false;
-  if (r.u64() != sizeof(CompiledPolicy) || data.size() - r.off < sizeof(CompiledPolicy)) return false;
-  const size_t body = r.off;
-  r.off += sizeof(CompiledPolicy);
+  if (!r.take(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof magic) != 0 || !r.equals(key) ||
+      r.u64() != sizeof(CompiledPolicy)) {
+    close(fd);
+    return false;
+  }
+  Reader t{tail};
   std::vector<std::string> n, progs;
-  uint64_t count = r.u64();
-  for (uint64_t i = 0; r.ok && i < count && i < 4096; ++i) n.push_back(r.str());
-  uint64_t nprogs = r.u64();
-  for (uint64_t i = 0; r.ok && i < nprogs && i < 4096; ++i) progs.push_back(r.str());
-  if (!r.ok || n.size() != count || progs.size() != nprogs || r.off != data.size()) return false;
-  std::memcpy(static_cast<void*>(out), data.data() + body, sizeof(CompiledPolicy));
+  uint64_t count = t.u64();
+  for (uint64_t i = 0; t.ok && i < count && i < 4096; ++i) n.push_back(t.str());
+  uint64_t nprogs = t.u64();
+  for (uint64_t i = 0; t.ok && i < nprogs && i < 4096; ++i) progs.push_back(t.str());
+  if (!t.ok || n.size() != count || progs.size() != nprogs || t.off != tail.size()) {
+    close(fd);
+    return false;
+  }
+  ok = read_policy_at(fd, head, out);
+  close(fd);
+  if (!ok) return false;
   notes->insert(notes->end(), n.begin(), n.end());
   *programs = std::move(progs);
   if (file) *file = path;

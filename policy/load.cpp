@@ -24,6 +24,14 @@ bool read_text(const std::string& path, std::string* out) {
   return ok;
 }
 
+std::string overrides_text(const EnvOverrides& o) {
+  std::string t = o.rules + '\0' + o.default_tier + '\0' + o.transient_path + '\0';
+  for (const auto& [name, value] : o.limits) t += name + '=' + value + '\0';
+  return t;
+}
+
+}  // namespace
+
 bool program_matches(const std::vector<std::string>& programs, const std::string& program) {
   if (programs.empty()) return true;
   std::string base = program.substr(program.find_last_of('/') + 1);
@@ -37,16 +45,8 @@ std::string not_for_program(const Settings& s) {
          "' (programs:); plain allocation";
 }
 
-std::string overrides_text(const EnvOverrides& o) {
-  std::string t = o.rules + '\0' + o.default_tier + '\0' + o.transient_path + '\0';
-  for (const auto& [name, value] : o.limits) t += name + '=' + value + '\0';
-  return t;
-}
-
-}  // namespace
-
-LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
-                       std::vector<std::string>* notes, LoadInfo* info) {
+LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
+                            std::vector<std::string>* notes, LoadInfo* info) {
   LoadInfo scratch;
   if (!info) info = &scratch;
   plain_policy(out);
@@ -81,33 +81,20 @@ LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::
         }
       }
     }
-    PolicySpec spec;
-    std::vector<Problem> problems;
-    if (!parse_policy_file(s.policy_path, &spec, &problems)) {
-      for (const auto& p : problems) errors->push_back(p.str());
-      return LoadResult::kError;
-    }
-    if (!program_matches(spec.programs, s.program)) {
-      notes->push_back(not_for_program(s));
-      return LoadResult::kPlain;
-    }
-    if (!apply_overrides(s.overrides, &spec, &problems)) {
-      for (const auto& p : problems) errors->push_back(p.str());
-      return LoadResult::kError;
-    }
-    spec.hbw_threshold = s.hbw_threshold;
     if (!have_machine) machine = s.sysfs_root.empty() ? topo::load_sysfs() : topo::load_sysfs(s.sysfs_root);
     size_t first_note = notes->size();
-    if (!compile_policy(spec, machine, out, &problems, notes)) {
-      for (const auto& p : problems) errors->push_back(p.str());
-      return LoadResult::kError;
+    std::vector<std::string> programs;
+    LoadResult r = compile(s, machine, out, errors, notes, &programs);
+    if (r != LoadResult::kLoaded) {
+      plain_policy(out);
+      return r;
     }
     bool transient = false;
     for (int i = 0; i < out->ntiers; ++i) transient = transient || out->tiers[i].transient;
     if (!key.empty() && !transient)
       info->cached = cache_write(s.cache_dir, key, *out,
                                  std::vector<std::string>(notes->begin() + static_cast<long>(first_note), notes->end()),
-                                 spec.programs);
+                                 programs);
     return LoadResult::kLoaded;
   } catch (const std::exception& e) {
     plain_policy(out);

@@ -7,6 +7,7 @@
 
 #include "policy/compiled.hpp"
 #include "policy/env_overrides.hpp"
+#include "topology/topology.hpp"
 
 namespace tiermalloc::policy {
 
@@ -34,12 +35,35 @@ enum class LoadResult {
   kError,     // the policy has errors: plain allocation, or exit 2 under TIERMALLOC_STRICT
 };
 
+/** The cache-miss half of a load: parse the file, match `programs:` (*programs receives its
+ *  globs, for the cache), apply the overrides, compile for this machine.  kPlain when
+ *  `programs:` does not name the program (a note says so).  May throw. */
+using CompileFn = LoadResult (*)(const Settings& s, const topo::Machine& machine, CompiledPolicy* out,
+                                 std::vector<std::string>* errors, std::vector<std::string>* notes,
+                                 std::vector<std::string>* programs);
+
 /**
  * Loads, checks and compiles.  *errors receives one line per problem ("FILE:L:C: message"),
  * *notes the things a user should know (an unavailable tier, which nodes a selector chose).
  * *out is always usable.  May allocate; never throws.
+ *
+ * load_policy_with leaves the miss to `compile` (the preload library's: in the helper library,
+ * interpose/yaml_helper.cpp, so that a process whose policy is cached never loads yaml-cpp);
+ * load_policy compiles in this process (policy/load_source.cpp, linked with yaml-cpp).
  */
+LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
+                            std::vector<std::string>* notes, LoadInfo* info = nullptr);
 LoadResult load_policy(const Settings& s, CompiledPolicy* out, std::vector<std::string>* errors,
                        std::vector<std::string>* notes, LoadInfo* info = nullptr);
+
+/** The miss half in this process: parse_policy_file (yaml-cpp), overrides, compile_policy. */
+LoadResult compile_from_source(const Settings& s, const topo::Machine& machine, CompiledPolicy* out,
+                               std::vector<std::string>* errors, std::vector<std::string>* notes,
+                               std::vector<std::string>* programs);
+
+/** `programs:` globs against the program's path or base name; true when there are none. */
+bool program_matches(const std::vector<std::string>& programs, const std::string& program);
+/** The note when `programs:` does not name this program. */
+std::string not_for_program(const Settings& s);
 
 }  // namespace tiermalloc::policy

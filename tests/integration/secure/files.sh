@@ -26,7 +26,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   chown nobody "$d/scratch"
   run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
   cp "$hold" "$d/hold" && hold=$d/hold
-  cp "$lib" "$d/lib.so" && lib=$d/lib.so
+  # The policy compiler the library loads from its own directory (a cache miss: transient
+  # policies are never cached).
+  cp "$lib" "$d/lib.so" && cp "$(dirname "$lib")/libtiermalloc-yaml.so" "$d/" && lib=$d/lib.so
 fi
 chmod 700 "$d/scratch"
 cat >"$d/policy.yaml" <<YAML
