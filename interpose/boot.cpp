@@ -34,6 +34,9 @@
 
 extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
 extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
+// The pool of mimalloc heap structs (interpose/mimalloc-2.0.9.patch, heap.c): its spin lock.
+extern "C" void tiermalloc_heap_pool_lock(void);
+extern "C" void tiermalloc_heap_pool_unlock(void);
 
 namespace tiermalloc::rt {
 
@@ -107,14 +110,17 @@ void atfork_prepare() {
   mmap_table_lock();
   own_table_lock();
   transient_before_fork();
+  tiermalloc_heap_pool_lock();  // a thread creating or deleting a heap finishes first
 }
 void atfork_parent() {
+  tiermalloc_heap_pool_unlock();
   transient_after_fork_parent();
   own_table_unlock();
   mmap_table_unlock();
   unlock_registry();
 }
 void atfork_child() {
+  tiermalloc_heap_pool_unlock();  // held by this thread in prepare: the pool is consistent
   own_table_unlock();
   mmap_table_unlock();
   transient_after_fork_child();
