@@ -85,8 +85,23 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
   bool cacheable;
   const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable);
-  if (cacheable && !g_track) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};  // tracking: never cached
+  if (cacheable && !g_track) ts.cache[site_hash(ra)] = SiteSlot{ra, plan, nullptr, 0, 0};  // tracking: never cached
   return plan;
+}
+
+// Arms the slot of ra (when it holds plan) for the hot path's direct route: sizes below the
+// plan's first bound for this interface go to the heap of that interval's tier, if this
+// thread has one (a transient tier has none: never armed).  Called by the slow path only.
+void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t api) {
+  SiteSlot& s = ts.cache[site_hash(ra)];
+  if (g_track || s.ra != ra || s.plan != plan) return;  // not cached (or tracking)
+  const ApiPlan& ap = plan->api[api_index(api)];
+  mi_heap_t* h = ts.heap[ap.tier[0]];
+  if (!h) return;
+  uint64_t lim = ap.nbounds ? ap.bound[0] : UINT32_MAX;
+  s.heap = h;
+  s.lim = static_cast<uint32_t>(lim < UINT32_MAX ? lim : UINT32_MAX);
+  s.api = api;
 }
 
 void* try_tier(ThreadState& ts, int tier, const Req& r) {
@@ -202,6 +217,7 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   }
   ts.allocs[placed]++;
   ts.bytes[placed] += r.size;
+  arm_direct(ts, r.ra, plan, r.api);
   if (g_track) {
     if (had_old) {  // a realloc counts as the old block's free and a new allocation
       ts.frees[(reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift]++;
