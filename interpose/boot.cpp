@@ -369,8 +369,8 @@ const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire)
 
 void thread_attach(ThreadState& ts) {
   ts.in_boot++;
-  mi_arena_id_t id;
-  if (!ts.heap[0] && arena_of(0, &id)) ts.heap[0] = mi_heap_new_in_arena(id);
+  // No heap yet, not even the plain tier's: try_tier makes each on the thread's first
+  // allocation from its tier (a thread whose sites all go to other tiers never needs one).
   ts.phase = kActive;
   // Only a thread's first life joins the registry (read by statistics while it lives).  A
   // thread reincarnated by a later destructor may never get its exit hook called again

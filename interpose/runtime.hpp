@@ -220,7 +220,7 @@ bool ensure_reserved();
 bool arena_of(int tier, mi_arena_id_t* id);
 /** The published policy, or nullptr before the constructor has run. */
 const CompiledPolicy* policy();
-/** Makes this thread known: its plain heap, the registry, the exit destructor. */
+/** Makes this thread known: the registry, the exit destructor (its heaps come on demand). */
 void thread_attach(ThreadState& ts);
 /** Statistics merged from exited threads (and forked-away ones). */
 struct Totals {
