@@ -96,7 +96,11 @@ void on_thread_exit(void*) {
   if (ts.registered) unregister(ts);
   ts.registered = 0;
   unlock_registry();
-  for (int i = 0; i < kSiteCache; ++i) ts.cache[i] = SiteSlot{0, nullptr, nullptr, 0, 0};  // before the heaps go
+  for (SiteSlot& s : ts.cache) {  // before the heaps go
+    s.ra = 0;
+    disarm(s);
+    s.heap = nullptr;
+  }
   for (int i = 0; i < kMaxTiers; ++i) {
     if (ts.heap[i]) mi_heap_delete(ts.heap[i]);
     ts.heap[i] = nullptr;

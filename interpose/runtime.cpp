@@ -85,23 +85,31 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
   bool cacheable;
   const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable);
-  if (cacheable && !g_track) ts.cache[site_hash(ra)] = SiteSlot{ra, plan, nullptr, 0, 0};  // tracking: never cached
+  if (cacheable && !g_track) {  // tracking: never cached
+    SiteSlot& s = ts.cache[site_hash(ra)];
+    disarm(s);
+    s.heap = nullptr;
+    s.plan = plan;
+    s.ra = ra;
+  }
   return plan;
 }
 
-// Arms the slot of ra (when it holds plan) for the hot path's direct route: sizes below the
-// plan's first bound for this interface go to the heap of that interval's tier, if this
-// thread has one (a transient tier has none: never armed).  Called by the slow path only.
+// Arms the slot of ra (when it holds plan) for the hot path's direct route: for every
+// interface whose first size interval goes to the same tier as api's, sizes below that
+// interval's bound go to this thread's heap of the tier -- if the thread has one (a transient
+// tier has none: never armed).  Called by the slow path only.
 void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t api) {
   SiteSlot& s = ts.cache[site_hash(ra)];
   if (g_track || s.ra != ra || s.plan != plan) return;  // not cached (or tracking)
-  const ApiPlan& ap = plan->api[api_index(api)];
-  mi_heap_t* h = ts.heap[ap.tier[0]];
+  unsigned tier = plan->api[api_index(api)].tier[0];
+  mi_heap_t* h = ts.heap[tier];
   if (!h) return;
-  uint64_t lim = ap.nbounds ? ap.bound[0] : UINT32_MAX;
   s.heap = h;
-  s.lim = static_cast<uint32_t>(lim < UINT32_MAX ? lim : UINT32_MAX);
-  s.api = api;
+  for (int a = 0; a < kApiCount - 1; ++a) {
+    const ApiPlan& ap = plan->api[a];
+    s.lim[a] = ap.tier[0] != tier ? 0 : ap.nbounds ? ap.bound[0] : UINT64_MAX;
+  }
 }
 
 void* try_tier(ThreadState& ts, int tier, const Req& r) {

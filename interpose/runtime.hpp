@@ -3,7 +3,7 @@
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
 // site cache; a size below the slot's bound through the interface it was armed for goes
-// straight to the heap the slot holds (malloc: 31 instructions with mimalloc's pop, against
+// straight to the heap the slot holds (malloc: 25 instructions with mimalloc's pop, against
 // its own 16); any other asks the site's plan for a tier (a few compares per rule) and takes
 // the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
 // our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
@@ -30,22 +30,29 @@ namespace tiermalloc::rt {
 
 inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
 
-/** One entry of a thread's call-site cache.  `ra` is the key; `plan` decides any size and
- *  interface.  The direct route: sizes below `lim` requested through interface `api` (one
- *  return address can reach two entry points) go straight to `heap`, the thread's heap of
- *  the tier the plan gives them (its first interval) -- no plan, no tier lookup on the way
- *  to mimalloc's pop.  Armed by the slow path (arm_direct) once that heap exists; lim 0
- *  disarms it.  `heap` is only ever this thread's own: every slot is cleared when the
- *  thread's heaps are deleted (thread exit), and a slot whose ra is cleared (forget_sites,
- *  tracking start) is re-armed from scratch on its next miss. */
-struct SiteSlot {
+/** One entry of a thread's call-site cache (one cache line).  `ra` is the key; `plan`
+ *  decides any size and interface.  The direct route: a size below lim[api_index(api)] goes
+ *  straight to `heap`, the thread's heap of the tier the plan gives that interface's first
+ *  size interval -- no plan, no tier lookup on the way to mimalloc's pop.  One bound per
+ *  interface, since one return address can reach several entry points (calls through a
+ *  function pointer) whose plans differ; an interface whose first interval goes to another
+ *  tier keeps 0.  Armed by the slow path (arm_direct) once the heap exists; all lim 0 (a
+ *  fresh slot, or disarm()) sends every size to the plan.  `heap` is only ever this
+ *  thread's own: every slot is cleared before the thread's heaps are deleted (thread exit),
+ *  and a slot whose ra is cleared (forget_sites, tracking start) is armed afresh on its next
+ *  miss. */
+struct alignas(64) SiteSlot {
   uintptr_t ra;
   const SitePlan* plan;
   mi_heap_t* heap;
-  uint32_t lim;   // sizes at or above the plan's first bound (or 2^32-1) take the plan
-  uint32_t api;   // the Api bit the direct route was armed for
+  uint64_t lim[kApiCount - 1];  // by api_index; kApiMmap has no slot
 };
-static_assert(sizeof(SiteSlot) == 32, "a slot is half a cache line");
+static_assert(sizeof(SiteSlot) == 64, "a slot is one cache line");
+static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
+
+TM_FAST_PATH void disarm(SiteSlot& s) {
+  for (uint64_t& l : s.lim) l = 0;
+}
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
 
@@ -112,7 +119,9 @@ TM_FAST_PATH bool owned(const void* p) {
 }
 
 TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
-  return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 6));
+  // Multiplicative hash of the address's low 32 bits (a 32-bit multiply takes its constant
+  // as an immediate): the top 6 bits of the product.
+  return (static_cast<uint32_t>(ra) * 0x9E3779B1u) >> (32 - 6);
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
@@ -184,7 +193,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
     if constexpr (kOp != kOpRealloc) {
-      if (TM_LIKELY(size < s.lim && s.api == api)) return from_heap<kOp>(s.heap, size, ra, api, align, old);
+      if (TM_LIKELY(size < s.lim[api_index(api)])) return from_heap<kOp>(s.heap, size, ra, api, align, old);
     }
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];
