@@ -125,8 +125,10 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
-// The inlined pop matches mimalloc's _mi_page_malloc only in its release configuration.
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0
+// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
+// release configuration.
+#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+    !MI_TRACK_ENABLED
 #define TM_INLINE_POP 1
 #else
 #define TM_INLINE_POP 0
@@ -207,10 +209,36 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
+#if TM_INLINE_POP
+// mimalloc functions its internal header declares without C linkage when included from C++:
+// declared again under their C symbol names.
+void tm_mi_page_retire(mi_page_t* page) noexcept __asm__("_mi_page_retire");
+void tm_mi_free_generic(const mi_segment_t* segment, mi_page_t* page, bool is_local, void* p) noexcept
+    __asm__("_mi_free_generic");
+#endif
+
 TM_FAST_PATH void release(void* p) {
   uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
   if (TM_LIKELY(off < g_free_total)) {
+#if TM_INLINE_POP
+    // mimalloc's free of a block of this thread's page (its release configuration: no
+    // padding, statistics or checks), without mi_free's NULL test (ours is never NULL) and
+    // the jump to it.  Another thread's block, a full page or one holding aligned blocks
+    // takes mimalloc's generic free.
+    mi_segment_t* segment = _mi_ptr_segment(p);
+    mi_page_t* page = _mi_segment_page_of(segment, p);
+    bool local = _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id);
+    if (TM_LIKELY(local && page->flags.full_aligned == 0)) {
+      mi_block_t* block = static_cast<mi_block_t*>(p);
+      mi_block_set_next(page, block, page->local_free);
+      page->local_free = block;
+      if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+      return;
+    }
+    tm_mi_free_generic(segment, page, local, p);
+#else
     mi_free(p);
+#endif
     return;
   }
   free_slow(p);
