@@ -95,15 +95,33 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   return plan;
 }
 
+// This thread's heap of a tier that has an arena (not a transient one), made on first use;
+// nullptr if there is none.
+mi_heap_t* heap_of(ThreadState& ts, int tier) {
+  mi_heap_t* h = ts.heap[tier];
+  if (!h) {
+    mi_arena_id_t id;
+    if (!arena_of(tier, &id)) return nullptr;
+    ts.in_boot++;
+    h = mi_heap_new_in_arena(id);
+    ts.in_boot--;
+    ts.heap[tier] = h;
+  }
+  return h;
+}
+
 // Arms the slot of ra (when it holds plan) for the hot path's direct route: for every
 // interface whose first size interval goes to the same tier as api's, sizes below that
-// interval's bound go to this thread's heap of the tier -- if the thread has one (a transient
-// tier has none: never armed).  Called by the slow path only.
+// interval's bound go to this thread's heap of that tier -- made now if need be, so that a
+// site whose first allocation went elsewhere (a large block first) is armed all the same.
+// A transient tier has no heap: not armed.  Called by the slow path only.
 void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t api) {
   SiteSlot& s = ts.cache[site_hash(ra)];
   if (g_track || s.ra != ra || s.plan != plan) return;  // not cached (or tracking)
   unsigned tier = plan->api[api_index(api)].tier[0];
-  mi_heap_t* h = ts.heap[tier];
+  const CompiledPolicy* pol = policy();
+  if (!pol || (tier > 0 && pol->tiers[tier].transient)) return;
+  mi_heap_t* h = heap_of(ts, tier);
   if (!h) return;
   s.heap = h;
   for (int a = 0; a < kApiCount - 1; ++a) {
@@ -128,17 +146,8 @@ void* try_tier(ThreadState& ts, int tier, const Req& r) {
     }
     return p;
   }
-  mi_heap_t* h = ts.heap[tier];
-  if (!h) {
-    mi_arena_id_t id;
-    if (!arena_of(tier, &id)) return nullptr;
-    ts.in_boot++;
-    h = mi_heap_new_in_arena(id);
-    ts.in_boot--;
-    if (!h) return nullptr;
-    ts.heap[tier] = h;
-  }
-  return heap_op(h, r);
+  mi_heap_t* h = heap_of(ts, tier);
+  return h ? heap_op(h, r) : nullptr;
 }
 
 void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
