@@ -126,7 +126,20 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   s.heap = h;
   for (int a = 0; a < kApiCount - 1; ++a) {
     const ApiPlan& ap = plan->api[a];
-    s.lim[a] = ap.tier[0] != tier ? 0 : ap.nbounds ? ap.bound[0] : UINT64_MAX;
+    unsigned n = ap.nbounds;
+    s.lim[a] = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
+    // The next interval [bound[i-1], bound[i]) of the same tier, if it starts below 4 GiB.
+    s.lo2[a] = 0;
+    s.span2[a] = 0;
+    for (unsigned i = 1; i <= n; ++i) {
+      if (ap.tier[i] != tier) continue;
+      uint64_t lo = ap.bound[i - 1], hi = i < n ? ap.bound[i] : UINT64_MAX;
+      if (lo <= UINT32_MAX) {
+        s.lo2[a] = static_cast<uint32_t>(lo);
+        s.span2[a] = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
+      }
+      break;
+    }
   }
 }
 

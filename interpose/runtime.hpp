@@ -3,7 +3,7 @@
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
 // site cache; a size below the slot's bound through the interface it was armed for goes
-// straight to the heap the slot holds (malloc: 25 instructions with mimalloc's pop, against
+// straight to the heap the slot holds (malloc: 24 instructions with mimalloc's pop, against
 // its own 16); any other asks the site's plan for a tier (a few compares per rule) and takes
 // the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
 // our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
@@ -30,28 +30,35 @@ namespace tiermalloc::rt {
 
 inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
 
-/** One entry of a thread's call-site cache (one cache line).  `ra` is the key; `plan`
- *  decides any size and interface.  The direct route: a size below lim[api_index(api)] goes
- *  straight to `heap`, the thread's heap of the tier the plan gives that interface's first
- *  size interval -- no plan, no tier lookup on the way to mimalloc's pop.  One bound per
- *  interface, since one return address can reach several entry points (calls through a
- *  function pointer) whose plans differ; an interface whose first interval goes to another
- *  tier keeps 0.  Armed by the slow path (arm_direct) once the heap exists; all lim 0 (a
- *  fresh slot, or disarm()) sends every size to the plan.  `heap` is only ever this
- *  thread's own: every slot is cleared before the thread's heaps are deleted (thread exit),
- *  and a slot whose ra is cleared (forget_sites, tracking start) is armed afresh on its next
- *  miss. */
+/** One entry of a thread's call-site cache (two cache lines; a size below its interface's
+ *  first bound reads only the first).  `ra` is the key; `plan` decides any size and
+ *  interface.  The direct route: a size below lim[k], or in [lo2[k], lo2[k] + span2[k])
+ *  (k = the interface's api_index), goes straight to `heap`, the thread's heap of the tier
+ *  the plan gives the interface's first size interval; [lo2, +span2) is the next interval
+ *  going to that same tier (the usual shape: a default tier with rules carving out ranges:
+ *  policy (b)'s messages site, 16..512 B, goes to its default tier below 32 B and from 128 B
+ *  on).  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
+ *  since one return address can reach several entry points (calls through a function
+ *  pointer) whose plans differ; an interface whose first interval goes to another tier
+ *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
+ *  size to the plan.  `heap` is only ever this thread's own: every slot is cleared before
+ *  the thread's heaps are deleted (thread exit), and a slot whose ra is cleared
+ *  (forget_sites, tracking start) is armed afresh on its next miss. */
 struct alignas(64) SiteSlot {
   uintptr_t ra;
-  const SitePlan* plan;
   mi_heap_t* heap;
-  uint64_t lim[kApiCount - 1];  // by api_index; kApiMmap has no slot
+  uint64_t lim[kApiCount - 1];    // by api_index; kApiMmap has no slot
+  const SitePlan* plan;
+  uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
+  uint32_t span2[kApiCount - 1];  // 0: none
 };
-static_assert(sizeof(SiteSlot) == 64, "a slot is one cache line");
+static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
+static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
 static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
 
 TM_FAST_PATH void disarm(SiteSlot& s) {
   for (uint64_t& l : s.lim) l = 0;
+  for (uint32_t& n : s.span2) n = 0;
 }
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
@@ -195,7 +202,10 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
     if constexpr (kOp != kOpRealloc) {
-      if (TM_LIKELY(size < s.lim[api_index(api)])) return from_heap<kOp>(s.heap, size, ra, api, align, old);
+      const int k = api_index(api);
+      mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
+      if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
+        return from_heap<kOp>(direct, size, ra, api, align, old);
     }
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
     mi_heap_t* h = ts.heap[tier];

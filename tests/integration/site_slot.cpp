@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // site_slot: the hot path's direct route (a call site's cache slot holding the thread's heap
 // for the sizes below the plan's first bound) must never hand out memory from a heap that
-// is not the right one (policies/site-slot.yaml gives every interface its own tier, and
-// sizes >= 64 KiB tier "big"):
+// is not the right one (policies/site-slot.yaml gives every interface its own tier, sizes
+// >= 64 KiB tier "big", malloc's 2..4 KiB tier "mid"):
 //   apis     one call instruction reaching malloc, calloc, aligned_alloc, memalign and
 //            operator new (through a function pointer), in turn and in runs: each block in
-//            its interface's tier, calloc's zeroed, sizes on both sides of the first bound.
+//            its interface's tier, calloc's zeroed, sizes on both sides of the first bound
+//            (and for malloc, in and around the 2..4 KiB range carved out of its tier).
 //   exit     threads (one after another, so a new thread reuses the previous one's TLS, and
 //            four at a time) allocate at one site, then again in a pthread key destructor
 //            that runs after the library deleted the thread's heaps: a slot left armed
@@ -31,7 +32,7 @@
 namespace {
 
 tm_tier_of_fn g_tier_of;
-int g_near, g_zeroed, g_aligned, g_newt, g_big, g_dl;
+int g_near, g_zeroed, g_aligned, g_newt, g_big, g_dl, g_mid;
 long g_checks = 0;
 
 const char* tier_name(int t) {
@@ -74,6 +75,7 @@ Fn2 fn_of(Kind k) {
 
 int tier_of_kind(Kind k, size_t n) {
   if (n >= 64 * 1024) return g_big;
+  if (k == kMalloc && n >= 2048 && n <= 4096) return g_mid;
   switch (k) {
     case kCalloc: return g_zeroed;
     case kAlignedAlloc:
@@ -106,7 +108,7 @@ int run_apis() {
     Kind k = static_cast<Kind>((x >> 8) % kKinds);
     int run = 1 + static_cast<int>((x >> 16) % 7);
     for (int j = 0; j < run; ++j, ++i) {
-      size_t n = (i % 13 == 0) ? 64 * 1024 + (i % 5) * 4096 : 8 + (i * 37) % 1000;
+      size_t n = (i % 13 == 0) ? 64 * 1024 + (i % 5) * 4096 : (i % 3 == 0) ? 8 + (i * 37) % 8000 : 8 + (i * 37) % 1000;
       void* p = alloc_kind(k, n);
       CHECK(p != nullptr, "%s(%zu) returned NULL", kKindName[k], n);
       CHECK_TIER(p, tier_of_kind(k, n), kKindName[k]);
@@ -265,8 +267,9 @@ int main(int argc, char** argv) {
   g_newt = tm_tier_index("newt");
   g_big = tm_tier_index("big");
   g_dl = tm_tier_index("dl");
-  CHECK(g_near > 0 && g_zeroed > 0 && g_aligned > 0 && g_newt > 0 && g_big > 0 && g_dl > 0,
-        "policy: tiers near, zeroed, aligned, newt, big, dl expected (policies/site-slot.yaml)%s", "");
+  g_mid = tm_tier_index("mid");
+  CHECK(g_near > 0 && g_zeroed > 0 && g_aligned > 0 && g_newt > 0 && g_big > 0 && g_dl > 0 && g_mid > 0,
+        "policy: tiers near, zeroed, aligned, newt, big, dl, mid expected (policies/site-slot.yaml)%s", "");
   std::string mode = argv[1];
   if (mode == "apis") return run_apis();
   if (mode == "exit") return run_exit();
