@@ -34,6 +34,9 @@
 
 extern "C" void* tiermalloc_sys_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
 extern "C" int tiermalloc_sys_munmap(void* addr, size_t len);
+// The pool of mimalloc heap structs (interpose/mimalloc-2.0.9.patch, heap.c): its spin lock.
+extern "C" void tiermalloc_heap_pool_lock(void);
+extern "C" void tiermalloc_heap_pool_unlock(void);
 
 namespace tiermalloc::rt {
 
@@ -98,7 +101,11 @@ void on_thread_exit(void*) {
   if (ts.registered) unregister(ts);
   ts.registered = 0;
   unlock_registry();
-  for (int i = 0; i < kSiteCache; ++i) ts.cache[i] = SiteSlot{0, nullptr};
+  for (SiteSlot& s : ts.cache) {  // before the heaps go
+    s.ra = 0;
+    disarm(s);
+    s.heap = nullptr;
+  }
   for (int i = 0; i < kMaxTiers; ++i) {
     if (ts.heap[i]) mi_heap_delete(ts.heap[i]);
     ts.heap[i] = nullptr;
@@ -112,14 +119,17 @@ void atfork_prepare() {
   mmap_table_lock();
   own_table_lock();
   transient_before_fork();
+  tiermalloc_heap_pool_lock();  // a thread creating or deleting a heap finishes first
 }
 void atfork_parent() {
+  tiermalloc_heap_pool_unlock();
   transient_after_fork_parent();
   own_table_unlock();
   mmap_table_unlock();
   unlock_registry();
 }
 void atfork_child() {
+  tiermalloc_heap_pool_unlock();  // held by this thread in prepare: the pool is consistent
   own_table_unlock();
   mmap_table_unlock();
   transient_after_fork_child();
@@ -368,8 +378,8 @@ const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire)
 
 void thread_attach(ThreadState& ts) {
   ts.in_boot++;
-  mi_arena_id_t id;
-  if (!ts.heap[0] && arena_of(0, &id)) ts.heap[0] = mi_heap_new_in_arena(id);
+  // No heap yet, not even the plain tier's: try_tier makes each on the thread's first
+  // allocation from its tier (a thread whose sites all go to other tiers never needs one).
   ts.phase = kActive;
   // Only a thread's first life joins the registry (read by statistics while it lives).  A
   // thread reincarnated by a later destructor may never get its exit hook called again

@@ -85,11 +85,62 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
   bool cacheable, by_stack;
   const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable, &by_stack);
-  if (!g_track) {  // tracking: never cached
-    if (cacheable) ts.cache[site_hash(ra)] = SiteSlot{ra, plan};
-    else if (by_stack) ts.cache[site_hash(ra)] = SiteSlot{ra, stack_site_tag()};
+  if ((cacheable || by_stack) && !g_track) {  // tracking: never cached
+    SiteSlot& s = ts.cache[site_hash(ra)];
+    disarm(s);  // a stack site stays disarmed: arm_direct sees its tag, not its plan
+    s.heap = nullptr;
+    s.plan = cacheable ? plan : stack_site_tag();
+    s.ra = ra;
   }
   return plan;
+}
+
+// This thread's heap of a tier that has an arena (not a transient one), made on first use;
+// nullptr if there is none.
+mi_heap_t* heap_of(ThreadState& ts, int tier) {
+  mi_heap_t* h = ts.heap[tier];
+  if (!h) {
+    mi_arena_id_t id;
+    if (!arena_of(tier, &id)) return nullptr;
+    ts.in_boot++;
+    h = mi_heap_new_in_arena(id);
+    ts.in_boot--;
+    ts.heap[tier] = h;
+  }
+  return h;
+}
+
+// Arms the slot of ra (when it holds plan) for the hot path's direct route: for every
+// interface whose first size interval goes to the same tier as api's, sizes below that
+// interval's bound go to this thread's heap of that tier -- made now if need be, so that a
+// site whose first allocation went elsewhere (a large block first) is armed all the same.
+// A transient tier has no heap: not armed.  Called by the slow path only.
+void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t api) {
+  SiteSlot& s = ts.cache[site_hash(ra)];
+  if (g_track || s.ra != ra || s.plan != plan) return;  // not cached (or tracking)
+  unsigned tier = plan->api[api_index(api)].tier[0];
+  const CompiledPolicy* pol = policy();
+  if (!pol || (tier > 0 && pol->tiers[tier].transient)) return;
+  mi_heap_t* h = heap_of(ts, tier);
+  if (!h) return;
+  s.heap = h;
+  for (int a = 0; a < kApiCount - 1; ++a) {
+    const ApiPlan& ap = plan->api[a];
+    unsigned n = ap.nbounds;
+    s.lim[a] = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
+    // The next interval [bound[i-1], bound[i]) of the same tier, if it starts below 4 GiB.
+    s.lo2[a] = 0;
+    s.span2[a] = 0;
+    for (unsigned i = 1; i <= n; ++i) {
+      if (ap.tier[i] != tier) continue;
+      uint64_t lo = ap.bound[i - 1], hi = i < n ? ap.bound[i] : UINT64_MAX;
+      if (lo <= UINT32_MAX) {
+        s.lo2[a] = static_cast<uint32_t>(lo);
+        s.span2[a] = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
+      }
+      break;
+    }
+  }
 }
 
 void* try_tier(ThreadState& ts, int tier, const Req& r) {
@@ -108,17 +159,8 @@ void* try_tier(ThreadState& ts, int tier, const Req& r) {
     }
     return p;
   }
-  mi_heap_t* h = ts.heap[tier];
-  if (!h) {
-    mi_arena_id_t id;
-    if (!arena_of(tier, &id)) return nullptr;
-    ts.in_boot++;
-    h = mi_heap_new_in_arena(id);
-    ts.in_boot--;
-    if (!h) return nullptr;
-    ts.heap[tier] = h;
-  }
-  return heap_op(h, r);
+  mi_heap_t* h = heap_of(ts, tier);
+  return h ? heap_op(h, r) : nullptr;
 }
 
 void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
@@ -205,6 +247,7 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   }
   ts.allocs[placed]++;
   ts.bytes[placed] += r.size;
+  arm_direct(ts, r.ra, plan, r.api);
   if (g_track) {
     if (had_old) {  // a realloc counts as the old block's free and a new allocation
       ts.frees[(reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift]++;

@@ -2,10 +2,12 @@
 // interpose/runtime.hpp -- the allocation hot path and the state it reads.
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
-// site cache, ask the site's plan for a tier (a few compares per rule), take the thread's
-// mimalloc heap for that tier, allocate.  No lock, no system call, nothing allocated of our
-// own: about 15 instructions on top of mimalloc.  Everything else -- first use of a thread
-// or a site, a missing heap, an exhausted tier, boot -- is alloc_slow() in runtime.cpp.
+// site cache; a size below the slot's bound through the interface it was armed for goes
+// straight to the heap the slot holds (malloc: 24 instructions with mimalloc's pop, against
+// its own 16); any other asks the site's plan for a tier (a few compares per rule) and takes
+// the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
+// our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
+// tier, boot -- is alloc_slow() in runtime.cpp.
 //
 // Memory layout: one address-space reservation holds one slot per tier (slot i at
 // g_base + i << g_shift); each slot is a mimalloc arena, mbind'ed to the tier's nodes, that
@@ -28,10 +30,36 @@ namespace tiermalloc::rt {
 
 inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
 
-struct SiteSlot {
+/** One entry of a thread's call-site cache (two cache lines; a size below its interface's
+ *  first bound reads only the first).  `ra` is the key; `plan` decides any size and
+ *  interface.  The direct route: a size below lim[k], or in [lo2[k], lo2[k] + span2[k])
+ *  (k = the interface's api_index), goes straight to `heap`, the thread's heap of the tier
+ *  the plan gives the interface's first size interval; [lo2, +span2) is the next interval
+ *  going to that same tier (the usual shape: a default tier with rules carving out ranges:
+ *  policy (b)'s messages site, 16..512 B, goes to its default tier below 32 B and from 128 B
+ *  on).  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
+ *  since one return address can reach several entry points (calls through a function
+ *  pointer) whose plans differ; an interface whose first interval goes to another tier
+ *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
+ *  size to the plan.  `heap` is only ever this thread's own: every slot is cleared before
+ *  the thread's heaps are deleted (thread exit), and a slot whose ra is cleared
+ *  (forget_sites, tracking start) is armed afresh on its next miss. */
+struct alignas(64) SiteSlot {
   uintptr_t ra;
+  mi_heap_t* heap;
+  uint64_t lim[kApiCount - 1];    // by api_index; kApiMmap has no slot
   const SitePlan* plan;
+  uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
+  uint32_t span2[kApiCount - 1];  // 0: none
 };
+static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
+static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
+static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
+
+TM_FAST_PATH void disarm(SiteSlot& s) {
+  for (uint64_t& l : s.lim) l = 0;
+  for (uint32_t& n : s.span2) n = 0;
+}
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
 
@@ -118,12 +146,16 @@ TM_FAST_PATH bool owned(const void* p) {
 }
 
 TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
-  return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 6));
+  // Multiplicative hash of the address's low 32 bits (a 32-bit multiply takes its constant
+  // as an immediate): the top 6 bits of the product.
+  return (static_cast<uint32_t>(ra) * 0x9E3779B1u) >> (32 - 6);
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
-// The inlined pop matches mimalloc's _mi_page_malloc only in its release configuration.
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0
+// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
+// release configuration.
+#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+    !MI_TRACK_ENABLED
 #define TM_INLINE_POP 1
 #else
 #define TM_INLINE_POP 0
@@ -154,13 +186,47 @@ TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   return nullptr;
 }
 
+/** Allocation from a heap of this thread (never null); the slow path when it cannot. */
+template <Op kOp>
+TM_FAST_PATH void* from_heap(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
+#if TM_INLINE_POP
+  if constexpr (kOp == kOpMalloc) {
+    // mimalloc's own fast path (_mi_page_malloc): pop the page's free list.
+    if (TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
+      mi_page_t* page = _mi_heap_get_free_small_page(h, size);
+      mi_block_t* b = page->free;
+      if (TM_LIKELY(b != nullptr)) {
+        page->used++;
+        page->free = mi_block_next(page, b);
+        return b;
+      }
+    }
+    return heap_malloc_or_slow(h, size, ra, api);
+  }
+#endif
+  void* p;
+  if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
+  else if constexpr (kOp == kOpCalloc) p = mi_heap_zalloc(h, size);
+  else if constexpr (kOp == kOpAligned) p = heap_aligned(h, size, align);
+  else p = mi_heap_realloc(h, old, size);
+  if (TM_LIKELY(p != nullptr)) return p;
+  return alloc_slow(size, ra, api, kOp, align, old);
+}
+
 /** The hot path; the operation is a template argument so each entry point compiles to
- *  straight-line code. */
+ *  straight-line code.  ra -> slot -> (direct route) heap -> pop; other sizes and interfaces
+ *  ask the slot's plan for the tier. */
 template <Op kOp>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
   ThreadState& ts = t_state;
   const SiteSlot& s = ts.cache[site_hash(ra)];
   if (TM_LIKELY(s.ra == ra)) {
+    if constexpr (kOp != kOpRealloc) {
+      const int k = api_index(api);
+      mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
+      if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
+        return from_heap<kOp>(direct, size, ra, api, align, old);
+    }
     // Stack rules: a site decided by its callers, out of line (tail call).
     if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
     unsigned tier = s.plan->api[api_index(api)].tier_of(size);
@@ -170,37 +236,41 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       if (TM_UNLIKELY(((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier))
         return realloc_move(old, size, ra);
     }
-    if (TM_LIKELY(h != nullptr)) {
-#if TM_INLINE_POP
-      if constexpr (kOp == kOpMalloc) {
-        // mimalloc's own fast path (_mi_page_malloc): pop the page's free list.
-        if (TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
-          mi_page_t* page = _mi_heap_get_free_small_page(h, size);
-          mi_block_t* b = page->free;
-          if (TM_LIKELY(b != nullptr)) {
-            page->used++;
-            page->free = mi_block_next(page, b);
-            return b;
-          }
-        }
-        return heap_malloc_or_slow(h, size, ra, api);
-      }
-#endif
-      void* p;
-      if constexpr (kOp == kOpMalloc) p = mi_heap_malloc(h, size);
-      else if constexpr (kOp == kOpCalloc) p = mi_heap_zalloc(h, size);
-      else if constexpr (kOp == kOpAligned) p = heap_aligned(h, size, align);
-      else p = mi_heap_realloc(h, old, size);
-      if (TM_LIKELY(p != nullptr)) return p;
-    }
+    if (TM_LIKELY(h != nullptr)) return from_heap<kOp>(h, size, ra, api, align, old);
   }
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
+#if TM_INLINE_POP
+// mimalloc functions its internal header declares without C linkage when included from C++:
+// declared again under their C symbol names.
+void tm_mi_page_retire(mi_page_t* page) noexcept __asm__("_mi_page_retire");
+void tm_mi_free_generic(const mi_segment_t* segment, mi_page_t* page, bool is_local, void* p) noexcept
+    __asm__("_mi_free_generic");
+#endif
+
 TM_FAST_PATH void release(void* p) {
   uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
   if (TM_LIKELY(off < g_free_total)) {
+#if TM_INLINE_POP
+    // mimalloc's free of a block of this thread's page (its release configuration: no
+    // padding, statistics or checks), without mi_free's NULL test (ours is never NULL) and
+    // the jump to it.  Another thread's block, a full page or one holding aligned blocks
+    // takes mimalloc's generic free.
+    mi_segment_t* segment = _mi_ptr_segment(p);
+    mi_page_t* page = _mi_segment_page_of(segment, p);
+    bool local = _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id);
+    if (TM_LIKELY(local && page->flags.full_aligned == 0)) {
+      mi_block_t* block = static_cast<mi_block_t*>(p);
+      mi_block_set_next(page, block, page->local_free);
+      page->local_free = block;
+      if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+      return;
+    }
+    tm_mi_free_generic(segment, page, local, p);
+#else
     mi_free(p);
+#endif
     return;
   }
   free_slow(p);
@@ -219,7 +289,7 @@ bool ensure_reserved();
 bool arena_of(int tier, mi_arena_id_t* id);
 /** The published policy, or nullptr before the constructor has run. */
 const CompiledPolicy* policy();
-/** Makes this thread known: its plain heap, the registry, the exit destructor. */
+/** Makes this thread known: the registry, the exit destructor (its heaps come on demand). */
 void thread_attach(ThreadState& ts);
 /** Statistics merged from exited threads (and forked-away ones). */
 struct Totals {
