@@ -239,8 +239,28 @@ struct Trace {
   uintptr_t pc[kTraceFrames];
   unwind::Rule rule[kTraceFrames];
 };
+// The common case in a form the hit path reads without a loop: a recorded stack of the site
+// alone (n == 1) or of the site and one caller (n == 2, a kOk rule), with the tier its plan
+// gives one interface's sizes in [lo, lo + span).  The caller's return address is at
+// (rbp or the site frame's rsp) + off: the one load rewalk() would make.  n == 1 needs no
+// load; it is written as off = -8 from rsp, pc1 = site: the return address into the site,
+// which the hit path has already compared.  Filled from a recorded stack of that form that
+// just answered (per set: the last one); valid on its own (site, generation, caller), like a
+// Trace, so a deeper stack answering in the same set leaves it.  Written and read under busy.
+struct FastTrace {
+  uintptr_t site;  // 0: empty
+  uintptr_t pc1;
+  uint64_t lo;
+  uint64_t span;
+  int32_t off;
+  uint32_t gen;
+  uint32_t api;
+  uint8_t rbp;     // 1: off is from rbp, 0: from rsp
+  uint8_t tier;
+};
 struct TraceCache {
   Trace t[kTraceSets][kTraceWays];
+  FastTrace fast[kTraceSets];
   uint8_t next[kTraceSets];  // the way to record into next
   uint8_t mru[kTraceSets];   // the way that answered last: tried first
   uint8_t busy;
@@ -251,6 +271,37 @@ TM_FAST_PATH unsigned trace_set(uintptr_t ra) {
   return static_cast<unsigned>((ra * 0x9E3779B97F4A7C15ull) >> (64 - 3));
 }
 static_assert(kTraceSets == 8, "trace_set yields 3 bits");
+
+// Makes t (which just answered for interface api and this size) the set's fast entry, when
+// it has the form.  The caller holds tc.busy.
+void fill_fast(TraceCache& tc, unsigned set, const Trace& t, uint32_t api, size_t size) {
+  int64_t off = -8;
+  uint8_t rbp = 0;
+  uintptr_t pc1 = t.site;
+  if (t.n == 2 && t.rule[0].kind == unwind::kOk) {
+    off = int64_t{t.rule[0].cfa_off} + t.rule[0].ra_off;
+    rbp = t.rule[0].cfa_rbp;
+    pc1 = t.pc[1];
+  } else if (t.n != 1) {
+    return;
+  }
+  if (off != static_cast<int32_t>(off)) return;
+  const ApiPlan& a = t.plan->api[api_index(api)];
+  unsigned i = 0;
+  while (i < a.nbounds && size >= a.bound[i]) ++i;
+  uint64_t lo = i ? a.bound[i - 1] : 0;
+  uint64_t hi = i < a.nbounds ? a.bound[i] : ~uint64_t{0};
+  FastTrace& f = tc.fast[set];
+  f.pc1 = pc1;
+  f.lo = lo;
+  f.span = hi - lo;
+  f.off = static_cast<int32_t>(off);
+  f.gen = t.gen;
+  f.api = api;
+  f.rbp = rbp;
+  f.tier = a.tier[i];
+  f.site = t.site;
+}
 
 // The entry points that call alloc_stack instead of tail-calling it (operator new checks the
 // result; posix_memalign stores it): their frame's rule, by the return address into them.
@@ -286,7 +337,8 @@ TM_FAST_PATH const unwind::Rule* own_frame_rule(Op op, uintptr_t ret) {
 }
 
 // Walks from r (the frame alloc_stack returns to), decides, and records the stack.
-const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::Regs& r, Op op) {
+const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::Regs& r, Op op, uint32_t api,
+                                  size_t size) {
   TraceCache& tc = t_traces;
   const CompiledPolicy* pol = policy();
   if (tc.busy || ts.in_resolve || !pol || !pol->has_site_rules) return nullptr;
@@ -321,6 +373,7 @@ const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::R
     t.plan = plan;
     std::memcpy(t.pc, pcs + first, t.n * sizeof pcs[0]);
     std::memcpy(t.rule, rules + first, t.n * sizeof rules[0]);
+    fill_fast(tc, set, t, api, size);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tc.busy = 0;
@@ -337,7 +390,8 @@ TM_FAST_PATH bool matches(const Trace& t, uintptr_t ra, uint32_t gen, uintptr_t 
 // frame alloc_stack returns to (the site's, or an entry point's that called rather than
 // tail-called it: its rule learnt once by the slow path).
 template <Op kOp>
-TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintptr_t rsp, uintptr_t rbp) {
+TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintptr_t rsp, uintptr_t rbp, uint32_t api,
+                                            size_t size) {
   if (ret0 != ra) {
     const unwind::Rule* own = own_frame_rule(kOp, ret0);
     if (TM_UNLIKELY(own == nullptr)) {
@@ -360,9 +414,11 @@ TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintpt
   if (matches(ways[w], ra, gen, rsp, rbp)) {
     plan = ways[w].plan;
   } else if (matches(ways[w ^ 1], ra, gen, rsp, rbp)) {
-    plan = ways[w ^ 1].plan;
-    tc.mru[set] = static_cast<uint8_t>(w ^ 1);
+    w ^= 1;
+    plan = ways[w].plan;
+    tc.mru[set] = static_cast<uint8_t>(w);
   }
+  if (plan) fill_fast(tc, set, ways[w], api, size);
   static_assert(kTraceWays == 2, "two ways probed");
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tc.busy = 0;
@@ -400,23 +456,54 @@ TM_FAST_PATH void* alloc_with(const SitePlan* plan, size_t size, uintptr_t ra, u
 template <Op kOp>
 __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old,
                                            const unwind::Regs& r) {
-  if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp)) return alloc_with<kOp>(plan, size, ra, api, align, old);
+  if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp, api, size)) return alloc_with<kOp>(plan, size, ra, api, align, old);
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
-// Behind the trampolines: x is aligned_alloc's alignment or realloc's block; rsp_e and rbp_e
-// the registers at the trampoline's entry (rsp_e holds the return address).
+// Past the fast entry: the recorded stacks of the site's set (any depth, an entry point's own
+// frame), else the walk.
 template <Op kOp>
-TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) {
+__attribute__((noinline)) void* stack_miss(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e,
+                                           uintptr_t rbp_e) {
   size_t align = kOp == kOpAligned ? x : 0;
   void* old = kOp == kOpRealloc ? reinterpret_cast<void*>(x) : nullptr;
   uintptr_t ret0 = *reinterpret_cast<const uintptr_t*>(rsp_e);
-  const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e);
+  const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e, api, size);
   if (TM_UNLIKELY(plan == nullptr)) {
     unwind::Regs r{ret0 - 1, rsp_e + 8, rbp_e};  // the walk starts at the frame ret0 is in
     return stack_slow<kOp>(size, ra, api, align, old, r);
   }
   return alloc_with<kOp>(plan, size, ra, api, align, old);
+}
+
+// Behind the trampolines: x is aligned_alloc's alignment or realloc's block; rsp_e and rbp_e
+// the registers at the trampoline's entry (rsp_e holds the return address).  The hit on the
+// set's fast entry is a leaf (its other ways are tail calls): the site is the frame the
+// trampoline returns to, the entry is this site's, of this generation and interface, the
+// size in its interval, and the caller's return address is the recorded one -- the same
+// comparisons as rewalk(), with the tier read from the entry instead of the plan.  busy as
+// in stack_plan_hit: a signal handler that records meanwhile cannot change what is read.
+template <Op kOp>
+TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) {
+  if constexpr (kOp != kOpRealloc) {  // realloc also compares the block's tier: the other way
+    TraceCache& tc = t_traces;
+    const FastTrace& f = tc.fast[trace_set(ra)];
+    if (TM_LIKELY(*reinterpret_cast<const uintptr_t*>(rsp_e) == ra && !tc.busy)) {
+      tc.busy = 1;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      uintptr_t base = f.rbp ? rbp_e : rsp_e + 8;
+      bool hit = f.site == ra && f.gen == unwind::generation() && f.api == api && size - f.lo < f.span &&
+                 *reinterpret_cast<const uintptr_t*>(base + static_cast<intptr_t>(f.off)) == f.pc1;
+      unsigned tier = f.tier;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      tc.busy = 0;
+      if (TM_LIKELY(hit)) {
+        mi_heap_t* h = t_state.heap[tier];
+        if (TM_LIKELY(h != nullptr)) return from_heap<kOp>(h, size, ra, api, x, nullptr);
+      }
+    }
+  }
+  return stack_miss<kOp>(size, ra, api, x, rsp_e, rbp_e);
 }
 
 }  // namespace

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+// Stack rules met within one or two frames (policies/stack-fast.yaml: one_top* -> hot for
+// malloc below 512 B, stack_depth 3): the stack path's hit then reads the set's fast entry
+// (interpose/sites.cpp, FastTrace) -- the site, one caller's return address, and the tier of
+// one interface's size interval.  Every allocation's tier is checked while the caller, the
+// size (either side of 512 B) and the interface (malloc or new from the same call
+// instruction) alternate, so that an entry answering for a caller, size or interface it was
+// not made for shows; with and without frame pointers, in threads, and with a signal handler
+// allocating at the same site while the interrupted thread is inside the stack path.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <thread>
+#include <vector>
+
+extern "C" {
+#define DECL(c)                            \
+  void* one_top_##c(size_t, int);          \
+  void* cold_##c(size_t, int);             \
+  void* one_top_self_##c(size_t, int);     \
+  void* one_top_vla_##c(size_t, int);      \
+  void* cold_vla_##c(size_t, int);
+DECL(fp)
+DECL(nofp)
+}
+
+namespace {
+
+int (*tier_of)(const void*);
+const char* (*tier_name)(int);
+std::atomic<long> g_failures{0};
+std::atomic<long> g_checked{0};
+
+bool is(const void* p, const char* want, const char* who, size_t n, int use_new) {
+  const char* got = tier_name(tier_of(p));
+  g_checked.fetch_add(1, std::memory_order_relaxed);
+  if (!got || std::strcmp(got, want) != 0) {
+    if (g_failures.fetch_add(1) < 10)
+      std::printf("FAIL: %s(%zu, %s): expected tier %s, got %s\n", who, n, use_new ? "new" : "malloc", want,
+                  got ? got : "(none)");
+    return false;
+  }
+  return true;
+}
+
+using Fn = void* (*)(size_t, int);
+struct Caller {
+  const char* name;
+  Fn fn;
+  bool top;  // one_top*: hot for malloc < 512 B
+};
+const Caller kCallers[] = {
+    {"one_top_fp", one_top_fp, true},         {"cold_fp", cold_fp, false},
+    {"one_top_self_fp", one_top_self_fp, true}, {"one_top_vla_fp", one_top_vla_fp, true},
+    {"cold_vla_fp", cold_vla_fp, false},
+    {"one_top_nofp", one_top_nofp, true},     {"cold_nofp", cold_nofp, false},
+    {"one_top_self_nofp", one_top_self_nofp, true}, {"one_top_vla_nofp", one_top_vla_nofp, true},
+    {"cold_vla_nofp", cold_vla_nofp, false},
+};
+constexpr int kPerBuild = 5;
+
+// Each caller, `rounds` times, in an order that changes the size, the interface and the
+// caller from one allocation to the next at the same site.
+long alternate(int rounds, const Caller* callers, int ncallers) {
+  long before = g_failures.load();
+  const size_t sizes[] = {24, 511, 512, 4000, 100};
+  for (int r = 0; r < rounds; ++r)
+    for (size_t n : sizes)
+      for (int use_new = 0; use_new < 2; ++use_new)
+        for (int c = 0; c < ncallers; ++c) {
+          const Caller& k = callers[(c + r) % ncallers];
+          size_t sz = n + (r % 3 == 0 && n < 511 ? r % 7 : 0);
+          void* p = k.fn(sz, use_new);
+          is(p, k.top && !use_new && sz < 512 ? "hot" : "near", k.name, sz, use_new);
+          if (use_new) ::operator delete(p);
+          else std::free(p);
+        }
+  return g_failures.load() - before;
+}
+
+std::atomic<long> g_sig_count{0};
+std::atomic<long> g_sig_bad{0};
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  int saved = errno;
+  void* p = one_top_nofp(64, 0);  // the same site and stack as the loop's, another size: hot
+  if (tier_of(p) < 0 || std::strcmp(tier_name(tier_of(p)), "hot") != 0) g_sig_bad.fetch_add(1);
+  std::free(p);
+  g_sig_count.fetch_add(1);
+  errno = saved;
+}
+
+long signal_test() {
+  void* keep = one_top_nofp(64, 0);  // the hot page never empties (no retirement mid-signal)
+  on_signal(0);
+  g_sig_count = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  pthread_t self = pthread_self();
+  std::thread killer([self] {
+    while (!g_stop.load()) {
+      pthread_kill(self, SIGUSR1);
+      for (int i = 0; i < 2000; ++i) asm volatile("");
+    }
+  });
+  long bad = 0, n = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (g_sig_count.load() < 5000 && (n & 1023 || std::chrono::steady_clock::now() < until)) {
+    void* p = one_top_nofp(1000, 0);  // near: the same fast entry's site, the other interval
+    if (!is(p, "near", "one_top_nofp", 1000, 0)) ++bad;
+    std::free(p);
+    ++n;
+  }
+  g_stop = true;
+  killer.join();
+  signal(SIGUSR1, SIG_IGN);
+  std::free(keep);
+  std::printf("signals: %ld handled (%ld misplaced), %ld allocations (%ld misplaced)\n", g_sig_count.load(),
+              g_sig_bad.load(), n, bad);
+  return bad + g_sig_bad.load() + (g_sig_count.load() < 200 ? 1 : 0);
+}
+
+}  // namespace
+
+int main() {
+  tier_of = reinterpret_cast<int (*)(const void*)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_of"));
+  tier_name = reinterpret_cast<const char* (*)(int)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_name"));
+  if (!tier_of || !tier_name) {
+    std::puts("stack_fast: run under LD_PRELOAD=libtiermalloc.so");
+    return 1;
+  }
+  long f = alternate(400, kCallers, kPerBuild);
+  std::printf("fp callers, sizes, interfaces alternating: %s\n", f ? "FAILED" : "ok");
+  f = alternate(400, kCallers + kPerBuild, kPerBuild);
+  std::printf("nofp: %s\n", f ? "FAILED" : "ok");
+  f = alternate(200, kCallers, 2 * kPerBuild);
+  std::printf("both: %s\n", f ? "FAILED" : "ok");
+  {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) ts.emplace_back([t] { alternate(200, kCallers + (t % 2) * kPerBuild, kPerBuild); });
+    for (auto& t : ts) t.join();
+    std::printf("four threads: %s\n", g_failures.load() ? "FAILED" : "ok");
+  }
+  f = signal_test();
+  if (f) g_failures += f;
+  std::printf("signal handler: %s\n", f ? "FAILED" : "ok");
+  std::printf("%ld allocations checked, %ld misplaced\n", g_checked.load(), g_failures.load());
+  bool ok = g_failures.load() == 0 && g_checked.load() >= 50000;
+  std::printf("%s\n", ok ? "STACK-FAST-OK" : "STACK-FAST-FAILED");
+  return ok ? 0 : 1;
+}
