@@ -15,53 +15,58 @@
 extern "C" {
 volatile int CAT(g_fast_sink, CHAIN);
 using AllocFn = void* (*)(size_t);
+// how: 0 malloc or 1 operator new (one call instruction, through a pointer), 2 calloc,
+// 3 aligned_alloc(64, n rounded up to 64).
+#define ALLOC(p, n, how)                                                                          \
+  void* p;                                                                                        \
+  if ((how) >= 2) {                                                                               \
+    p = (how) == 2 ? std::calloc(1, n) : std::aligned_alloc(64, ((n) + 63) & ~size_t{63});        \
+  } else {                                                                                        \
+    AllocFn f = (how) ? static_cast<AllocFn>(::operator new) : static_cast<AllocFn>(std::malloc); \
+    asm volatile("" : "+r"(f));                                                                   \
+    p = f(n);                                                                                     \
+  }
 
 // The site: leaf's call of the allocator.
-__attribute__((noinline, visibility("default"))) void* NAME(leaf)(size_t n, int use_new) {
-  AllocFn f = use_new ? static_cast<AllocFn>(::operator new) : static_cast<AllocFn>(std::malloc);
-  asm volatile("" : "+r"(f));
-  void* p = f(n);
+__attribute__((noinline, visibility("default"))) void* NAME(leaf)(size_t n, int how) {
+  ALLOC(p, n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }
 // The same with a VLA: rsp moves below rbp, the site's CFA is rbp-based in both builds.
-__attribute__((noinline, visibility("default"))) void* NAME(leaf_vla)(size_t n, int use_new) {
+__attribute__((noinline, visibility("default"))) void* NAME(leaf_vla)(size_t n, int how) {
   char vla[n % 64 + 24];
   std::memset(vla, 0, sizeof vla);
   asm volatile("" : : "r"(vla) : "memory");
-  AllocFn f = use_new ? static_cast<AllocFn>(::operator new) : static_cast<AllocFn>(std::malloc);
-  asm volatile("" : "+r"(f));
-  void* p = f(n);
+  ALLOC(p, n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + vla[5];
   return p;
 }
-__attribute__((noinline, visibility("default"))) void* NAME(one_top_vla)(size_t n, int use_new) {
-  void* p = NAME(leaf_vla)(n, use_new);
+__attribute__((noinline, visibility("default"))) void* NAME(one_top_vla)(size_t n, int how) {
+  void* p = NAME(leaf_vla)(n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }
-__attribute__((noinline, visibility("default"))) void* NAME(cold_vla)(size_t n, int use_new) {
-  void* p = NAME(leaf_vla)(n, use_new);
+__attribute__((noinline, visibility("default"))) void* NAME(cold_vla)(size_t n, int how) {
+  void* p = NAME(leaf_vla)(n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }
-// Frame 1 matches (policy stack-fast.yaml: one_top* -> hot for malloc < 512 B): two frames.
-__attribute__((noinline, visibility("default"))) void* NAME(one_top)(size_t n, int use_new) {
-  void* p = NAME(leaf)(n, use_new);
+// Frame 1 matches (policy stack-fast.yaml: one_top* -> hot below 512 B but for new): two frames.
+__attribute__((noinline, visibility("default"))) void* NAME(one_top)(size_t n, int how) {
+  void* p = NAME(leaf)(n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }
 // Nothing matches: the walk looks at stack_depth frames (the general form).
-__attribute__((noinline, visibility("default"))) void* NAME(cold)(size_t n, int use_new) {
-  void* p = NAME(leaf)(n, use_new);
+__attribute__((noinline, visibility("default"))) void* NAME(cold)(size_t n, int how) {
+  void* p = NAME(leaf)(n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }
 // The site's own function matches: a stack of one frame.
-__attribute__((noinline, visibility("default"))) void* NAME(one_top_self)(size_t n, int use_new) {
-  AllocFn f = use_new ? static_cast<AllocFn>(::operator new) : static_cast<AllocFn>(std::malloc);
-  asm volatile("" : "+r"(f));
-  void* p = f(n);
+__attribute__((noinline, visibility("default"))) void* NAME(one_top_self)(size_t n, int how) {
+  ALLOC(p, n, how);
   CAT(g_fast_sink, CHAIN) = CAT(g_fast_sink, CHAIN) + 1;
   return p;
 }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Stack rules met within one or two frames (policies/stack-fast.yaml: one_top* -> hot for
-// malloc below 512 B, stack_depth 3): the stack path's hit then reads the set's fast entry
+// malloc, calloc and aligned_alloc below 512 B, stack_depth 3): the stack path's hit then reads the set's fast entry
 // (interpose/sites.cpp, FastTrace) -- the site, one caller's return address, and the tier of
 // one interface's size interval.  Every allocation's tier is checked while the caller, the
 // size (either side of 512 B) and the interface (malloc or new from the same call
-// instruction) alternate, so that an entry answering for a caller, size or interface it was
+// instruction; calloc, aligned_alloc) alternate, so that an entry answering for a caller, size or interface it was
 // not made for shows; with and without frame pointers, in threads, and with a signal handler
 // allocating at the same site while the interrupted thread is inside the stack path.
 #include <dlfcn.h>
@@ -39,23 +39,34 @@ const char* (*tier_name)(int);
 std::atomic<long> g_failures{0};
 std::atomic<long> g_checked{0};
 
-bool is(const void* p, const char* want, const char* who, size_t n, int use_new) {
+const char* const kHow[] = {"malloc", "new", "calloc", "aligned_alloc"};
+
+bool is(const void* p, const char* want, const char* who, size_t n, int how) {
   const char* got = tier_name(tier_of(p));
   g_checked.fetch_add(1, std::memory_order_relaxed);
   if (!got || std::strcmp(got, want) != 0) {
     if (g_failures.fetch_add(1) < 10)
-      std::printf("FAIL: %s(%zu, %s): expected tier %s, got %s\n", who, n, use_new ? "new" : "malloc", want,
-                  got ? got : "(none)");
+      std::printf("FAIL: %s(%zu, %s): expected tier %s, got %s\n", who, n, kHow[how], want, got ? got : "(none)");
     return false;
   }
   return true;
+}
+
+// What the allocation must look like besides its tier: calloc's zeroes, aligned_alloc's 64.
+bool shape(const void* p, const char* who, size_t n, int how) {
+  bool ok = p != nullptr;
+  if (ok && how == 3) ok = (reinterpret_cast<uintptr_t>(p) & 63) == 0;
+  if (ok && how == 2)
+    for (size_t i = 0; i < n; ++i) ok = ok && static_cast<const unsigned char*>(p)[i] == 0;
+  if (!ok && g_failures.fetch_add(1) < 10) std::printf("FAIL: %s(%zu, %s): block %p not as asked\n", who, n, kHow[how], p);
+  return ok;
 }
 
 using Fn = void* (*)(size_t, int);
 struct Caller {
   const char* name;
   Fn fn;
-  bool top;  // one_top*: hot for malloc < 512 B
+  bool top;  // one_top*: hot below 512 B, but not for new
 };
 const Caller kCallers[] = {
     {"one_top_fp", one_top_fp, true},         {"cold_fp", cold_fp, false},
@@ -74,14 +85,20 @@ long alternate(int rounds, const Caller* callers, int ncallers) {
   const size_t sizes[] = {24, 511, 512, 4000, 100};
   for (int r = 0; r < rounds; ++r)
     for (size_t n : sizes)
-      for (int use_new = 0; use_new < 2; ++use_new)
+      for (int how = 0; how < 4; ++how)
         for (int c = 0; c < ncallers; ++c) {
           const Caller& k = callers[(c + r) % ncallers];
           size_t sz = n + (r % 3 == 0 && n < 511 ? r % 7 : 0);
-          void* p = k.fn(sz, use_new);
-          is(p, k.top && !use_new && sz < 512 ? "hot" : "near", k.name, sz, use_new);
-          if (use_new) ::operator delete(p);
+          void* p = k.fn(sz, how);
+          size_t eff = how == 3 ? (sz + 63) & ~size_t{63} : sz;  // the size the rule sees
+          if (shape(p, k.name, sz, how)) is(p, k.top && how != 1 && eff < 512 ? "hot" : "near", k.name, sz, how);
+          if (how == 1) ::operator delete(p);
           else std::free(p);
+          if (how == 2 && r == 0) {  // the next calloc of this size reuses a dirtied block
+            void* q = std::malloc(sz);
+            std::memset(q, 0xa5, sz);
+            std::free(q);
+          }
         }
   return g_failures.load() - before;
 }
