@@ -213,6 +213,22 @@ TM_FAST_PATH void* from_heap(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t a
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
+/** Any size and interface through a plan: the thread's heap of the tier it gives (a realloc
+ *  whose new size belongs to another tier moves the block: mimalloc would resize it in
+ *  place); the slow path when the thread has no heap there yet.  The hot path's route past
+ *  the slot's direct one, and the stack path's once a stack has given the plan. */
+template <Op kOp>
+TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
+  unsigned tier = plan->api[api_index(api)].tier_of(size);
+  if constexpr (kOp == kOpRealloc) {
+    if (TM_UNLIKELY(((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier))
+      return realloc_move(old, size, ra);
+  }
+  mi_heap_t* h = t_state.heap[tier];
+  if (TM_LIKELY(h != nullptr)) return from_heap<kOp>(h, size, ra, api, align, old);
+  return alloc_slow(size, ra, api, kOp, align, old);
+}
+
 /** The hot path; the operation is a template argument so each entry point compiles to
  *  straight-line code.  ra -> slot -> (direct route) heap -> pop; other sizes and interfaces
  *  ask the slot's plan for the tier. */
@@ -229,14 +245,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
     }
     // Stack rules: a site decided by its callers, out of line (tail call).
     if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
-    unsigned tier = s.plan->api[api_index(api)].tier_of(size);
-    mi_heap_t* h = ts.heap[tier];
-    if constexpr (kOp == kOpRealloc) {
-      // mimalloc would resize in place whatever the tier: a size that belongs elsewhere moves.
-      if (TM_UNLIKELY(((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier))
-        return realloc_move(old, size, ra);
-    }
-    if (TM_LIKELY(h != nullptr)) return from_heap<kOp>(h, size, ra, api, align, old);
+    return from_plan<kOp>(s.plan, size, ra, api, align, old);
   }
   return alloc_slow(size, ra, api, kOp, align, old);
 }

@@ -425,38 +425,11 @@ TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintpt
   return plan;
 }
 
-// As the hot path, with the plan the stack gave.
-template <Op op>
-TM_FAST_PATH void* alloc_with(const SitePlan* plan, size_t size, uintptr_t ra, uint32_t api, size_t align,
-                              void* old) {
-  ThreadState& ts = t_state;
-  unsigned tier = plan->api[api_index(api)].tier_of(size);
-  if constexpr (op == kOpRealloc)
-    if (((reinterpret_cast<uintptr_t>(old) - g_base) >> g_shift) != tier) return realloc_move(old, size, ra);
-  mi_heap_t* h = ts.heap[tier];
-  if (TM_LIKELY(h != nullptr)) {
-#if TM_INLINE_POP
-    if (op == kOpMalloc && TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {  // constant per instance
-      mi_page_t* page = _mi_heap_get_free_small_page(h, size);
-      mi_block_t* b = page->free;
-      if (TM_LIKELY(b != nullptr)) {
-        page->used++;
-        page->free = mi_block_next(page, b);
-        return b;
-      }
-    }
-#endif
-    void* p = heap_op(h, Req{size, align, old, ra, api, op});
-    if (TM_LIKELY(p != nullptr)) return p;
-  }
-  return alloc_slow(size, ra, api, op, align, old);
-}
-
 // A miss: walk the stack (rules looked up per frame), decide, record.
 template <Op kOp>
 __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old,
                                            const unwind::Regs& r) {
-  if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp, api, size)) return alloc_with<kOp>(plan, size, ra, api, align, old);
+  if (const SitePlan* plan = stack_plan_record(t_state, ra, r, kOp, api, size)) return from_plan<kOp>(plan, size, ra, api, align, old);
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
@@ -473,7 +446,7 @@ __attribute__((noinline)) void* stack_miss(size_t size, uintptr_t ra, uint32_t a
     unwind::Regs r{ret0 - 1, rsp_e + 8, rbp_e};  // the walk starts at the frame ret0 is in
     return stack_slow<kOp>(size, ra, api, align, old, r);
   }
-  return alloc_with<kOp>(plan, size, ra, api, align, old);
+  return from_plan<kOp>(plan, size, ra, api, align, old);
 }
 
 // Behind the trampolines: x is aligned_alloc's alignment or realloc's block; rsp_e and rbp_e
