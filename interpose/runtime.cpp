@@ -174,6 +174,20 @@ void warn_exhausted_once(int tier, const CompiledPolicy* pol) {
 
 }  // namespace
 
+// An allocation's counts and, while tracking, its record.  A realloc whose old block had a
+// record (old_rec, in slot old_slot) counts as that block's free and a new allocation.
+static void count_alloc(ThreadState& ts, void* p, size_t size, uintptr_t ra, uint32_t api, int tier, int rule,
+                        const TrackRec* old_rec, int old_slot) {
+  ts.allocs[tier]++;
+  ts.bytes[tier] += size;
+  if (!g_track) return;
+  if (old_rec) {
+    ts.frees[old_slot]++;
+    track_freed(*old_rec);
+  }
+  track_alloc(p, size, ra, api, tier, rule);
+}
+
 void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
   const Req r{size, align, old, ra, api, op};
   ThreadState& ts = t_state;
@@ -245,16 +259,9 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
     errno = ENOMEM;
     return nullptr;
   }
-  ts.allocs[placed]++;
-  ts.bytes[placed] += r.size;
   arm_direct(ts, r.ra, plan, r.api);
-  if (g_track) {
-    if (had_old) {  // a realloc counts as the old block's free and a new allocation
-      ts.frees[(reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift]++;
-      track_freed(old_rec);
-    }
-    track_alloc(p, r.size, r.ra, r.api, placed, rule);
-  }
+  count_alloc(ts, p, r.size, r.ra, r.api, placed, rule, had_old ? &old_rec : nullptr,
+              static_cast<int>((reinterpret_cast<uintptr_t>(r.old) - g_base) >> g_shift));
   errno = saved_errno;
   return p;
 }
@@ -326,15 +333,7 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
       TrackRec rec;
       bool had = g_track && track_take(p, &rec);
       if (void* q = transient_resize(p, size)) {
-        if (g_track) {  // as any realloc: the old block's free and a new allocation
-          ts.allocs[tier]++;
-          ts.bytes[tier] += size;
-          if (had) {
-            ts.frees[tier]++;
-            track_freed(rec);
-          }
-          track_alloc(q, size, ra, kApiRealloc, tier, rule);
-        }
+        count_alloc(ts, q, size, ra, kApiRealloc, tier, rule, had ? &rec : nullptr, tier);
         return q;
       }
       if (had) track_put_back(p, rec);
