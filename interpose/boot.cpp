@@ -471,6 +471,16 @@ __attribute__((constructor(101))) void tiermalloc_constructor() {
   errno = saved;
 }
 
+}  // namespace
+
+// The library's DT_FINI (CMakeLists.txt: -Wl,-fini), called by ld.so at exit: nothing to do
+// (destructors run from .fini_array), but placed among the code every process runs
+// (interpose/text-hot.ld) instead of crti's _fini, the last bytes of the text, whose page
+// and its 64 KiB window would otherwise be mapped at every exit (issue 7).
+extern "C" __attribute__((visibility("hidden"), used, noinline)) void tm_fini_nop() { __asm__ volatile(""); }
+
+namespace {
+
 // Runs after the program's atexit handlers; allocation keeps working afterwards (other
 // libraries' destructors may still call malloc and free): nothing is torn down here.
 __attribute__((destructor(101))) void tiermalloc_destructor() {

@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""scripts/text-order.py -- writes interpose/text-order.ld, the order of libtiermalloc.so's
-code (issue 7: peak RSS).
+"""scripts/text-order.py -- writes interpose/text-hot.ld, the order of libtiermalloc.so's code
+(issue 7: peak RSS).
 
 The kernel maps a file-backed fault's neighbours in the page cache with it (fault-around, a
 64 KiB window), so one function run in a window of our text makes the whole window resident.
 The functions a process runs at start-up and on the allocation path are therefore kept
-together: a head (right after .plt, in the text's first window, which .init and .plt touch
-anyway) and a tail starting on a 64 KiB boundary just before .fini (which runs at exit); the
-rest of the code (errors, the YAML cache miss, statistics, profiles, the stack walker,
-libstdc++'s demangler, libgcc's unwinder) lies between them and stays on disk.
+together at the start of .text (its first window is touched anyway: .init and .plt); the rest
+of the code (errors, the YAML cache miss, statistics, profiles, the stack walker,
+libstdc++'s demangler, libgcc's unwinder) follows and stays on disk.  (DT_FINI, which ld.so calls at exit, names
+an empty function among them instead of .fini, the last bytes of the text: CMakeLists.txt.)
 
 Input: the library and callgrind runs of programs under it made with
     valgrind --tool=callgrind --dump-instr=yes --compress-strings=no --compress-pos=no
 (the common entry points, ENTRY below, are hot too, run or not).  Functions are named by their
 -ffunction-sections input sections, .text.NAME; an LTO clone suffix (.constprop.0, .isra.0,
-.part.0, .lto_priv.0) is matched by a pattern, a cold function or the split cold
-part of one is .text.unlikely.NAME (and see EXTRA below).  tests/integration/text_order.sh checks the result against the built
-library.
+.part.0, .lto_priv.0) is matched by a pattern, a cold function or the split cold part of one
+is .text.unlikely.NAME (and see EXTRA below).  The list goes inside the one output section
+.text (valgrind reads symbols in a section named .text only).  tests/integration/text_order.sh
+checks the result against the built library.
 """
 import argparse
 import bisect
@@ -26,7 +27,6 @@ import re
 import subprocess
 import sys
 
-HEAD_BYTES = 33 * 1024  # the first window: 64 KiB less the ELF headers' pages, .init and .plt, a margin
 
 
 def symbols(lib):
@@ -59,14 +59,14 @@ EXTRA = ["*crtbeginS.o(.text .text.*)", "*libc_nonshared.a:*(.text .text.*)", "*
 
 # The entry points every program calls, run in the sample programs or not; the rest of the
 # exported family (memalign, valloc, the __libc_ names, aligned new) only when they ran.
-ENTRY = ["malloc", "free", "calloc", "realloc", "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
+ENTRY = ["tm_fini_nop", "malloc", "free", "calloc", "realloc", "_Znwm", "_Znam", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
          "posix_memalign", "aligned_alloc", "malloc_usable_size"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lib", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="the list to write (interpose/text-hot.ld)")
     ap.add_argument("runs", nargs="+", help="callgrind output files")
     a = ap.parse_args()
     syms = symbols(a.lib)
@@ -108,42 +108,27 @@ def main():
                 size[syms[i][2]] = syms[i][1]
     if not weight:
         sys.exit("%s: no instruction of libtiermalloc.so in the callgrind runs (expected --dump-instr=yes output)" % a.runs[0])
-    for name in ENTRY:
-        for s in syms:
-            if s[2] == name:
-                size.setdefault(name, s[1])
-                weight.setdefault(name, 0)
+    for name in ENTRY:  # listed whether or not the sampled library has them
+        size.setdefault(name, next((s[1] for s in syms if s[2] == name), 0))
+        weight.setdefault(name, 0)
     order = sorted(size, key=lambda n: (-weight[n], n))
-    head, tail, used, seen = [], [], 0, set()
+    pats, seen, total = [], set(), 0
     for n in order:
         p = pattern(n)
-        if p in seen:
-            continue
-        seen.add(p)
-        if used + size[n] <= HEAD_BYTES:
-            head.append(p)
-            used += size[n]
-        else:
-            tail.append(p)
+        if p not in seen:
+            seen.add(p)
+            pats.append(p)
+            total += size[n]
     with open(a.out, "w") as o:
         o.write("/* SPDX-License-Identifier: MIT\n"
-                " * interpose/text-order.ld -- written by scripts/text-order.py (see there): the code that\n"
-                " * runs at start-up and on the allocation path, kept in two 64 KiB windows of the text. */\n")
-        for sec, pats, where in ((".text.tm_head", head, "BEFORE"), (".text.tm_tail", tail, "AFTER")):
-            o.write("SECTIONS\n{\n  %s :\n  {\n" % sec)
-            if sec == ".text.tm_tail":
-                # Padding inside the section (not its address): one code segment, the gap
-                # in the file, which valgrind and perf expect.
-                o.write("    . = ALIGN(0x10000);\n")
-            if sec == ".text.tm_head":
-                for p in EXTRA:
-                    o.write("    %s\n" % p)
-            for p in pats:
-                o.write("    *(%s)\n" % p)
-            o.write("  }\n}\nINSERT %s .text;\n" % where)
-    print("head %d functions %d bytes, tail %d functions %d bytes" % (
-        len(head), used, len(tail), sum(size[n] for n in order) - used), file=sys.stderr)
-
+                " * interpose/text-hot.ld -- written by scripts/text-order.py (see there): the code that\n"
+                " * runs at start-up and on the allocation path, an input-section list INCLUDEd at the\n"
+                " * start of the output section .text of the linker's own default script (CMakeLists.txt). */\n")
+        for p in EXTRA:
+            o.write("%s\n" % p)
+        for p in pats:
+            o.write("*(%s)\n" % p)
+    print("%d functions, %d bytes" % (len(pats), total), file=sys.stderr)
 
 if __name__ == "__main__":
     main()

@@ -1,64 +1,49 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# text_order.sh LIB LDSCRIPT: the preload library's code order (interpose/text-order.ld,
-# written by scripts/text-order.py; issue 7, peak RSS).
-#  1. LIB has the sections .text.tm_head and .text.tm_tail; the head ends within the first
-#     64 KiB window of the code segment, the tail's code starts on a 64 KiB boundary (the
-#     section begins with the padding to it) and .fini follows in the tail's last window (the
-#     code between them is what a process does not run).
-#  2. Every function LDSCRIPT names is a function of LIB (a renamed or removed function would
-#     silently fall back among the cold code: regenerate the script), and lies in the head
-#     or the tail.
-#  3. malloc, free, operator new and the constructor lie in the head or the tail.
+# text_order.sh LIB LIST: the preload library's code order and load-time layout (issue 7,
+# peak RSS; interpose/text-hot.ld, written by scripts/text-order.py; CMakeLists.txt).
+#  1. Every function LIST names is a function of LIB (a renamed or removed one would silently
+#     fall among the cold code: regenerate the list).
+#  2. They lie together at the start of .text: from .text's first byte, spanning no more than
+#     their own sizes and 8 KiB (alignment, the few start-up pieces without a section of
+#     their own); malloc, free, operator new and the constructor among them.
+#  3. DT_FINI, which ld.so calls at every exit, is tm_fini_nop among them (not crti's _fini,
+#     the last bytes of the text).
+#  4. The relative relocations are packed (DT_RELR).
 set -u
-lib=$1 ld=$2
+lib=$1 list=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=${TMPDIR:-/tmp}/text_order.$$
+trap 'rm -f "$tmp"' EXIT
 
-sec() {  # sec NAME: "address size" of section NAME, in decimal
-  readelf -SW "$lib" | awk -v n="$1" '{ for (i = 1; i <= NF; i++) if ($i == n) { print $(i + 2), $(i + 4); exit } }' |
-    while read -r a s; do echo "$((0x$a)) $((0x$s))"; done
-}
-head_sec=$(sec .text.tm_head)
-tail_sec=$(sec .text.tm_tail)
-fini_sec=$(sec .fini)
-[ -n "$head_sec" ] || fail "$lib has no section .text.tm_head (is $ld passed to the linker?)"
-[ -n "$tail_sec" ] || fail "$lib has no section .text.tm_tail"
-[ -n "$fini_sec" ] || fail "$lib has no section .fini"
-set -- $head_sec; head_lo=$1 head_hi=$(($1 + $2))
-set -- $tail_sec; tail_lo=$1 tail_hi=$(($1 + $2))
-set -- $fini_sec; fini=$1
-code=$(readelf -lW "$lib" | awk '$1 == "LOAD" && / R E / { print $3; exit }')
-[ -n "$code" ] || fail "$lib: no executable LOAD segment (readelf -l)"
-code=$((code))
-W=65536
-[ $((head_hi - 1)) -lt $(((code / W + 1) * W)) ] ||
-  fail "the head ($head_lo..$head_hi) runs past the code segment's first 64 KiB window (it starts at $code): fewer functions in HEAD_BYTES of scripts/text-order.py"
-# The tail section begins with its padding to the next 64 KiB boundary; its code starts there.
-tail_lo=$(((tail_lo + W - 1) / W * W))
-[ $tail_lo -lt $tail_hi ] || fail "the tail section holds nothing past its 64 KiB boundary ($tail_lo)"
-[ $((fini / W)) = $((tail_lo / W)) ] || [ $((fini / W)) = $(((tail_hi - 1) / W)) ] ||
-  fail ".fini ($fini) is not in the tail's last window ($tail_lo..$tail_hi)"
+text=$(readelf -SW "$lib" | awk '{ for (i = 1; i <= NF; i++) if ($i == ".text") { print $(i + 2); exit } }')
+[ -n "$text" ] || fail "$lib has no section .text"
+text=$((0x$text))
+names=$(sed -n 's/^\*(\.text\.\([A-Za-z0-9_$]*\) .*/\1/p' "$list" | sort -u)
+[ -n "$names" ] || fail "$list names no function"
+for f in malloc free _Znwm _ZN12_GLOBAL__N_122tiermalloc_constructorEv tm_fini_nop; do
+  echo "$names" | grep -qx "$f" || fail "$list does not name $f"
+done
+# "address size base-name" of every function of LIB, in decimal
+nm -t d -S "$lib" | awk 'NF == 4 && $3 ~ /^[tTwW]$/ { b = $4; sub(/\..*/, "", b); print $1, $2, b }' >"$tmp" ||
+  fail "nm $lib failed"
+echo "$names" | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) { seen[$3] = 1 }
+  END { for (w in want) if (!(w in seen)) printf " %s", w }' - "$tmp" >"$tmp.missing"
+missing=$(cat "$tmp.missing"); rm -f "$tmp.missing"
+[ -z "$missing" ] || fail "functions named in $list that $lib does not have (regenerate it with scripts/text-order.py):$missing"
+span=$(echo "$names" | awk -v t="$text" 'NR == FNR { want[$1] = 1; next }
+  ($3 in want) { a = $1 + 0; s = $2 + 0; if (a + s > hi) hi = a + s; if (!lo || a < lo) lo = a; tot += s }
+  END { printf "%d %d %d\n", lo, hi, tot }' - "$tmp" 2>/dev/null)
+set -- $span
+lo=${1:-0} hi=${2:-0} tot=${3:-0}
+[ "$tot" -gt 0 ] || fail "could not measure the listed functions (nm -t d -S $lib)"
+[ "$lo" -lt $((text + 4096)) ] || fail "the listed functions start at $lo, not at the start of .text ($text)"
+[ $((hi - text)) -le $((tot + 8192)) ] ||
+  fail "the listed functions ($tot bytes) are spread over $((hi - text)) bytes from the start of .text ($text): is $list INCLUDEd first in .text (build/tiermalloc.lds)?"
 
-# Function names in the script: the NAME of each .text.NAME pattern (its first alternative).
-names=$(sed -n 's/^ *\*(\.text\.\([A-Za-z0-9_$]*\) .*/\1/p' "$ld" | sort -u)
-[ -n "$names" ] || fail "$ld names no function"
-nm "$lib" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"${TMPDIR:-/tmp}/text_order.$$" || fail "nm $lib failed"
-missing= outside= n=0
-for f in $names; do
-  n=$((n + 1))
-  hits=$(awk -v f="$f" '{ b = $2; sub(/\..*/, "", b); if (b == f) print $1 }' "${TMPDIR:-/tmp}/text_order.$$")
-  if [ -z "$hits" ]; then missing="$missing $f"; continue; fi
-  for h in $hits; do
-    a=$((0x$h))
-    if ! { [ $a -ge $head_lo ] && [ $a -lt $head_hi ]; } && ! { [ $a -ge $tail_lo ] && [ $a -lt $tail_hi ]; }; then
-      outside="$outside $f@$h"
-    fi
-  done
-done
-rm -f "${TMPDIR:-/tmp}/text_order.$$"
-[ -z "$missing" ] || fail "functions named in $ld that $lib does not have (regenerate it with scripts/text-order.py):$missing"
-[ -z "$outside" ] || fail "functions named in $ld outside the head and the tail:$outside"
-for f in malloc free _Znwm _ZN12_GLOBAL__N_122tiermalloc_constructorEv; do
-  echo "$names" | grep -qx "$f" || fail "$ld does not name $f"
-done
-echo "text_order: ok ($n functions; head $head_lo..$head_hi, tail $tail_lo..$tail_hi, .fini $fini)"
+fini=$(readelf -d "$lib" | awk '$2 == "(FINI)" { print $3 }')
+[ -n "$fini" ] || fail "$lib has no DT_FINI"
+nop=$(awk '$3 == "tm_fini_nop" { print $1 + 0; exit }' "$tmp")
+[ -n "$nop" ] && [ $((fini)) = $((nop)) ] || fail "DT_FINI is $fini, not tm_fini_nop (${nop:-absent})"
+readelf -d "$lib" | grep -q '(RELR)' || fail "$lib has no DT_RELR (-z pack-relative-relocs)"
+echo "text_order: ok ($(echo "$names" | wc -l) functions, $tot bytes in $((hi - text)) from .text at $text; DT_FINI $fini)"
