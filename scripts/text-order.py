@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""scripts/text-order.py -- writes interpose/text-hot.ld, the order of libtiermalloc.so's code
-(issue 7: peak RSS).
+"""scripts/text-order.py -- writes interpose/text-hot.ld, the order of libtiermalloc.so's code,
+and interpose/bss-big.ld, that of its .bss (issue 7: peak RSS).
 
 The kernel maps a file-backed fault's neighbours in the page cache with it (fault-around, a
 64 KiB window), so one function run in a window of our text makes the whole window resident.
@@ -56,6 +56,8 @@ def pattern(name):
 # frame_dummy and __do_global_dtors_aux, libc_nonshared.a's atexit and pthread_atfork,
 # libgcc's __popcountdi2 (NodeMask::count; in libgcc 12 it lives in _popcountsi2.o).
 EXTRA = ["*crtbeginS.o(.text .text.*)", "*libc_nonshared.a:*(.text .text.*)", "*libgcc.a:_popcount*.o(.text .text.*)"]
+
+BSS_BIG = 4096
 
 # The entry points every program calls, run in the sample programs or not; the rest of the
 # exported family (memalign, valloc, the __libc_ names, aligned new) only when they ran.
@@ -129,6 +131,22 @@ def main():
         for p in pats:
             o.write("*(%s)\n" % p)
     print("%d functions, %d bytes" % (len(pats), total), file=sys.stderr)
+    # .bss: the large arrays first, so that the small variables (flags, locks, pointers) lie
+    # together in a few pages instead of one page each between two arrays.
+    out = subprocess.run(["nm", "-S", a.lib], capture_output=True, text=True, check=True).stdout
+    big = set()
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 4 and p[2] in "bB" and int(p[1], 16) >= BSS_BIG:
+            big.add(base(p[3]))
+    bss = a.out.replace("text-hot.ld", "bss-big.ld")
+    with open(bss, "w") as o:
+        o.write("/* SPDX-License-Identifier: MIT\n"
+                " * interpose/bss-big.ld -- written by scripts/text-order.py: the .bss arrays of %d bytes\n"
+                " * and more, INCLUDEd first in the output section .bss (CMakeLists.txt); the small\n"
+                " * variables follow them, packed. (Thread-locals are .tbss, not matched.) */\n" % BSS_BIG)
+        for b in sorted(big):
+            o.write("*(.bss.%s .bss.%s.*)\n" % (b, b))
 
 if __name__ == "__main__":
     main()
