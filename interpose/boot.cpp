@@ -321,7 +321,7 @@ void load_and_publish() {
   }
   for (const auto& n : notes) diag::emit(diag::kWarn, n.c_str());
   build_tier_arenas(g_compiled);
-  if (res == policy::LoadResult::kLoaded) {
+  if (res == policy::LoadResult::kLoaded && diag::level() >= diag::kInfo) {  // describe_nodes is not free
     for (int i = 1; i < g_compiled.ntiers; ++i) {
       diag::Line l;
       const CompiledTier& t = g_compiled.tiers[i];
@@ -347,6 +347,12 @@ bool ensure_reserved() {
     ts.in_boot++;
     pthread_key_create(&g_exit_key, on_thread_exit);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    // mimalloc's NUMA node count: our arenas are per tier, bound by us, not per node, so
+    // mimalloc has no use for it -- and finding it out probes /sys/devices/system/node/nodeN
+    // with snprintf and access(), pages of libc.so a C program does not otherwise touch
+    // (issue 7), and makes each new segment ask the kernel for the current node.  An explicit
+    // MIMALLOC_USE_NUMA_NODES still wins.
+    if (mi_option_get(mi_option_use_numa_nodes) <= 0) mi_option_set(mi_option_use_numa_nodes, 1);
     bool ok = reserve();
     ts.in_boot--;
     if (!ok) diag::emit(diag::kError, "cannot reserve address space for the tier arenas; serving from the bootstrap buffer");
@@ -464,6 +470,16 @@ __attribute__((constructor(101))) void tiermalloc_constructor() {
   }
   errno = saved;
 }
+
+}  // namespace
+
+// The library's DT_FINI (CMakeLists.txt: -Wl,-fini), called by ld.so at exit: nothing to do
+// (destructors run from .fini_array), but placed among the code every process runs
+// (interpose/text-hot.ld) instead of crti's _fini, the last bytes of the text, whose page
+// and its 64 KiB window would otherwise be mapped at every exit (issue 7).
+extern "C" __attribute__((visibility("hidden"), used, noinline)) void tm_fini_nop() { __asm__ volatile(""); }
+
+namespace {
 
 // Runs after the program's atexit handlers; allocation keeps working afterwards (other
 // libraries' destructors may still call malloc and free): nothing is torn down here.

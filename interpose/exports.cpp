@@ -118,8 +118,48 @@ std::new_handler program_new_handler() {
 // (interpose/cxx_throw.cpp).
 [[noreturn]] void throw_bad_alloc() { std::__throw_bad_alloc(); }
 
+// A nothrow new whose new-handler is set: the handler may throw, and nothrow new must then
+// return NULL.  The catch is not ours: libgcc is linked in statically (CMakeLists.txt), and an
+// exception raised by the program's unwinder (libgcc_s) cannot end in a catch of our own
+// runtime.  So the request is relayed through the program's own nothrow operator new
+// (libstdc++.so's, found past us with RTLD_NEXT), which is `try { return ::operator new(sz); }
+// catch (...) { return nullptr; }` -- and ::operator new is ours again.  It is asked for
+// SIZE_MAX, which fails at once; its failure path then finds the real request here (size,
+// alignment, and the caller's return address, so the call site stays the program's) and
+// runs the handler loop for it, throwing bad_alloc when the handler is gone.  Taken before
+// the handler runs, so a nothrow new inside the handler relays its own.
+struct NothrowRelay {
+  size_t n;
+  size_t align;
+  uintptr_t ra;
+  bool active;
+};
+thread_local NothrowRelay t_relay{};
+
+using NothrowNewFn = void* (*)(size_t, const std::nothrow_t&) noexcept;
+NothrowNewFn program_nothrow_new() {
+  static std::atomic<NothrowNewFn> fn{nullptr};
+  NothrowNewFn f = fn.load(std::memory_order_acquire);
+  if (!f) {
+    f = reinterpret_cast<NothrowNewFn>(dlsym(RTLD_NEXT, "_ZnwmRKSt9nothrow_t"));
+    if (f) fn.store(f, std::memory_order_release);
+  }
+  return f;
+}
+
+TM_SLOW_PATH void* retry_after_handler(size_t n, size_t align, uintptr_t ra) {
+  return align > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, align, nullptr)
+                           : allocate<kOpMalloc>(n < align ? align : n, ra, kApiNew, 0, nullptr);
+}
+
 // operator new: retry through the new-handler, then throw (or return NULL for nothrow).
 TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow) {
+  if (!nothrow && t_relay.active) {  // the relayed request of a nothrow new (above)
+    n = t_relay.n;
+    align = t_relay.align;
+    ra = t_relay.ra;
+    t_relay.active = false;
+  }
   for (;;) {
     std::new_handler h = program_new_handler();
     if (!h) {
@@ -127,17 +167,16 @@ TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow
       throw_bad_alloc();
     }
     if (nothrow) {
-      try {
-        h();
-      } catch (...) {
-        return nullptr;
+      if (NothrowNewFn relay = program_nothrow_new()) {
+        t_relay = NothrowRelay{n, align, ra, true};
+        void* p = relay(SIZE_MAX, std::nothrow);
+        t_relay.active = false;  // not consumed: a libstdc++ that does not call ::operator new
+        return p;
       }
-    } else {
-      h();
+      // No libstdc++.so past us: the handler is our own copy's, which nothing can set.
     }
-    void* p = align > kMinAlign ? allocate<kOpAligned>(n, ra, kApiNew, align, nullptr)
-                                : allocate<kOpMalloc>(n < align ? align : n, ra, kApiNew, 0, nullptr);
-    if (p) return p;
+    h();
+    if (void* p = retry_after_handler(n, align, ra)) return p;
   }
 }
 

@@ -189,6 +189,13 @@ static void count_alloc(ThreadState& ts, void* p, size_t size, uintptr_t ra, uin
 }
 
 void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old) {
+  // A size no allocation can have (glibc's limit, PTRDIFF_MAX) fails here, before the site
+  // is resolved: it does not exhaust a tier (no warning, no on_exhausted: abort), and the
+  // relayed request of a nothrow new (exports.cpp, SIZE_MAX) leaves no site behind.
+  if (TM_UNLIKELY(size > static_cast<size_t>(PTRDIFF_MAX))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
   const Req r{size, align, old, ra, api, op};
   ThreadState& ts = t_state;
   if (ts.in_boot) return boot_serve(r);

@@ -31,8 +31,11 @@ uint64_t fnv1a(const std::string& s) {
 }
 
 std::string file_for(const std::string& dir, const std::string& key) {
-  char name[32];
-  std::snprintf(name, sizeof name, "/%016llx.tmpc", static_cast<unsigned long long>(fnv1a(key)));
+  // "/%016llx.tmpc", written by hand: snprintf would be pages of libc.so that a C program
+  // does not otherwise touch, on every process's start-up (issue 7).
+  char name[] = "/0123456789abcdef.tmpc";
+  uint64_t h = fnv1a(key);
+  for (int i = 16; i >= 1; --i, h >>= 4) name[i] = "0123456789abcdef"[h & 15];
   return dir + name;
 }
 

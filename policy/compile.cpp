@@ -12,8 +12,14 @@
 namespace tiermalloc::policy {
 namespace {
 
+// Truncating copy, always terminated (as snprintf "%s" would; not snprintf: it runs on every
+// start-up from the cache, and libc's printf family is pages a C program does not touch).
 void copy_name(char* dst, size_t n, const std::string& s) {
-  std::snprintf(dst, n, "%s", s.c_str());
+  if (n == 0) return;
+  size_t k = std::strlen(s.c_str());
+  if (k > n - 1) k = n - 1;
+  std::memcpy(dst, s.c_str(), k);
+  dst[k] = 0;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // process that preloads the library.
 #include <dirent.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,6 +40,24 @@ double read_number(const std::string& path) {
   return std::strtod(s.c_str(), nullptr);
 }
 
+// Decimal digits at p (after blanks), as strtol would read them; p is left after them.  Not
+// atoi/strtol/strtoull: every process under a policy reads these files at start-up, and
+// libc's number parsers sit in pages of libc.so that a C program does not otherwise touch
+// (issue 7: each new 64 KiB window of libc's text is up to 64 KiB more resident).
+bool parse_uint(const char*& p, uint64_t* v) {
+  while (*p == ' ' || *p == '\t') ++p;
+  if (*p < '0' || *p > '9') return false;
+  uint64_t x = 0;
+  while (*p >= '0' && *p <= '9') x = x * 10 + static_cast<uint64_t>(*p++ - '0');
+  *v = x;
+  return true;
+}
+
+int leading_int(const char* p) {
+  uint64_t v = 0;
+  return parse_uint(p, &v) && v <= 0x7fffffff ? static_cast<int>(v) : 0;
+}
+
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> out;
   for (size_t pos = 0; pos <= s.size();) {
@@ -48,8 +67,8 @@ std::vector<int> parse_list(const std::string& s) {
     pos = comma + 1;
     if (part.empty()) continue;
     auto dash = part.find('-');
-    int a = std::atoi(part.c_str());
-    int b = dash == std::string::npos ? a : std::atoi(part.c_str() + dash + 1);
+    int a = leading_int(part.c_str());
+    int b = dash == std::string::npos ? a : leading_int(part.c_str() + dash + 1);
     for (int i = a; i <= b && i >= 0; ++i) out.push_back(i);
   }
   return out;
@@ -63,7 +82,8 @@ uint64_t meminfo_kb(const std::string& path, const char* key) {
   while (std::fgets(line, sizeof line, f)) {
     const char* p = std::strstr(line, key);
     if (!p) continue;
-    v = std::strtoull(p + std::strlen(key), nullptr, 10);
+    p += std::strlen(key);
+    if (!parse_uint(p, &v)) v = 0;
     break;
   }
   std::fclose(f);
@@ -83,7 +103,9 @@ Machine load_sysfs(const std::string& root) {
   // Initiators: the nodes holding the CPUs this process may run on (its affinity at start).
   cpu_set_t set;
   CPU_ZERO(&set);
-  bool have_affinity = sched_getaffinity(0, sizeof(set), &set) == 0;
+  // The system call itself (sched_getaffinity would be one more page of libc at start-up):
+  // it returns the size of the kernel's mask it copied, the rest of `set` stays zero.
+  bool have_affinity = syscall(SYS_sched_getaffinity, 0, sizeof(set), &set) > 0;
   for (int n : cpu_nodes) {
     std::string list;
     read_line(root + "/node" + std::to_string(n) + "/cpulist", &list);
@@ -106,13 +128,8 @@ Machine load_sysfs(const std::string& root) {
     std::string dist;
     read_line(dir + "/distance", &dist);
     std::vector<int> d;
-    for (const char* p = dist.c_str();;) {
-      char* end;
-      long x = std::strtol(p, &end, 10);
-      if (end == p) break;
-      d.push_back(static_cast<int>(x));
-      p = end;
-    }
+    uint64_t x;
+    for (const char* p = dist.c_str(); parse_uint(p, &x);) d.push_back(static_cast<int>(x));
     int best = 0;
     for (int ini : m.initiators)
       if (ini < static_cast<int>(d.size()) && (best == 0 || d[ini] < best)) best = d[ini];
@@ -131,7 +148,7 @@ Machine load_sysfs(const std::string& root) {
       n.source = "sysfs-hmat";
       if (DIR* dh = opendir(a.c_str())) {
         while (dirent* e = readdir(dh))
-          if (std::strncmp(e->d_name, "node", 4) == 0) n.hmat_initiators.push_back(std::atoi(e->d_name + 4));
+          if (std::strncmp(e->d_name, "node", 4) == 0) n.hmat_initiators.push_back(leading_int(e->d_name + 4));
         closedir(dh);
       }
       break;
@@ -143,9 +160,8 @@ Machine load_sysfs(const std::string& root) {
   std::string dax = "/sys/bus/dax/devices";
   if (root == "/sys/devices/system/node") {
     for (int i = 0; i < 64; ++i) {
-      for (const char* fmt : {"/dax%d.0"}) {
-        char name[32];
-        std::snprintf(name, sizeof name, fmt, i);
+      {
+        std::string name = "/dax" + std::to_string(i) + ".0";  // not snprintf: see parse_uint
         std::string dev = dax + name;
         std::string target;
         if (!read_line(dev + "/target_node", &target)) continue;
@@ -156,9 +172,9 @@ Machine load_sysfs(const std::string& root) {
         std::string drv(link);
         if (drv.substr(drv.find_last_of('/') + 1) != "kmem") continue;
         for (auto& n : m.nodes)
-          if (n.id == std::atoi(target.c_str())) {
+          if (n.id == leading_int(target.c_str())) {
             n.kind = "pmem";
-            n.kind_source = std::string("dax kmem (") + (name + 1) + ")";
+            n.kind_source = "dax kmem (" + name.substr(1) + ")";
           }
       }
     }

@@ -2,19 +2,20 @@
 # SPDX-License-Identifier: MIT
 # helper_check.sh LIB HELPER POLICY DIR [SANITIZED]: what the preload library maps, and its policy
 # compiler libtiermalloc-yaml.so (interpose/yaml_loader.cpp).
-#  1. LIB has no DT_NEEDED on libstdc++, libm or libyaml-cpp (readelf -d).
+#  1. LIB has no DT_NEEDED on libstdc++, libm, libgcc_s or libyaml-cpp (readelf -d).
 #  2. `cat /proc/self/maps` (a C program) under POLICY: the first run (empty cache) maps the
-#     helper and yaml-cpp; the second (cache hit) maps neither, nor libstdc++ or libm.
+#     helper and yaml-cpp; the second (cache hit) maps neither, nor libstdc++, libm or libgcc_s
+#     (libgcc is linked in statically: issue 7).
 #  3. LIB alone in a directory (no helper next to it), cache off: the program runs (status 0)
 #     with plain allocation, and stderr is exactly one line naming the missing helper, then
 #     "policy not applied"; TIERMALLOC_STRICT=1: status 2.
 #  4. LIB and HELPER copied together, the policy cached, then the helper removed: the next
 #     run reads the cache and reports nothing.
-#  (SANITIZED=1, a -fsanitize build: the sanitizer's runtime needs libstdc++ and libm itself,
+#  (SANITIZED=1, a -fsanitize build: the sanitizer's runtime needs libstdc++, libm and libgcc_s,
 #  so only yaml-cpp and the helper are checked in 1 and 2.)
 set -u
 lib=$1 helper=$2 policy=$3 dir=$4 sanitized=${5:-0}
-runtime="libstdc++ libm.so"
+runtime="libstdc++ libm.so libgcc_s"
 [ "$sanitized" = 1 ] && runtime=
 rm -rf "$dir"
 mkdir -p "$dir" || exit 1
