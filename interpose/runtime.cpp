@@ -124,6 +124,16 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   mi_heap_t* h = heap_of(ts, tier);
   if (!h) return;
   s.heap = h;
+  // The interval after the first (api's), when it goes to another tier that has an arena and
+  // whose heap this thread already has: the slot's third route (hi3).  A heap made only
+  // for it would cost the thread a heap struct for a tier it may never use; the first
+  // allocation there takes the slow path, which makes the heap and comes back here.
+  const ApiPlan& own = plan->api[api_index(api)];
+  int t3 = -1;
+  if (own.nbounds && own.tier[1] != tier && own.bound[0] < UINT32_MAX && ts.heap[own.tier[1]] &&
+      !(own.tier[1] > 0 && pol->tiers[own.tier[1]].transient))
+    t3 = own.tier[1];
+  s.tier3 = static_cast<uint8_t>(t3 < 0 ? 0 : t3);
   for (int a = 0; a < kApiCount - 1; ++a) {
     const ApiPlan& ap = plan->api[a];
     unsigned n = ap.nbounds;
@@ -139,6 +149,13 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
         s.span2[a] = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
       }
       break;
+    }
+    // [lim, hi3): the interval starting where the first route ends, when it is tier3's.
+    s.hi3[a] = 0;
+    unsigned j = s.lim[a] == 0 ? 0 : 1;  // lim 0: the first interval is another tier's
+    if (t3 >= 0 && j <= n && ap.tier[j] == t3 && (j == 0 || ap.bound[0] < UINT32_MAX)) {
+      uint64_t hi = j < n ? ap.bound[j] : UINT64_MAX;
+      s.hi3[a] = static_cast<uint32_t>(hi < UINT32_MAX ? hi : UINT32_MAX);
     }
   }
 }

@@ -37,7 +37,11 @@ inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cac
  *  the plan gives the interface's first size interval; [lo2, +span2) is the next interval
  *  going to that same tier (the usual shape: a default tier with rules carving out ranges:
  *  policy (b)'s messages site, 16..512 B, goes to its default tier below 32 B and from 128 B
- *  on).  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
+ *  on).  The interval starting at lim[k] (the second, or the first when lim[k] is 0) may go
+ *  to a second tier, `tier3`, through the thread's heap of it: sizes below hi3[k] that the
+ *  two checks above did not take (the messages site's 32..127 B, its rule's tier).  One
+ *  tier3 per slot (the arming interface's), hi3 0 for an interface whose interval there goes
+ *  elsewhere; armed only when the thread has that heap already.  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
  *  since one return address can reach several entry points (calls through a function
  *  pointer) whose plans differ; an interface whose first interval goes to another tier
  *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
@@ -51,6 +55,8 @@ struct alignas(64) SiteSlot {
   const SitePlan* plan;
   uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
   uint32_t span2[kApiCount - 1];  // 0: none
+  uint32_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
+  uint8_t tier3;
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
 static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
@@ -59,6 +65,7 @@ static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface"
 TM_FAST_PATH void disarm(SiteSlot& s) {
   for (uint64_t& l : s.lim) l = 0;
   for (uint32_t& n : s.span2) n = 0;
+  for (uint32_t& n : s.hi3) n = 0;
 }
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
@@ -242,6 +249,9 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
         return from_heap<kOp>(direct, size, ra, api, align, old);
+      // The interval right after the first one, when it goes to another tier whose heap
+      // this thread has (sizes below lim took the branch above).
+      if (size < s.hi3[k]) return from_heap<kOp>(ts.heap[s.tier3], size, ra, api, align, old);
     }
     // Stack rules: a site decided by its callers, out of line (tail call).
     if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
