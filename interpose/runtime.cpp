@@ -24,7 +24,13 @@ constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exe
 Totals g_totals;
 
 void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api) {
+#if TM_INLINE_POP
+  // What mi_heap_malloc does for any size once the pop has failed (release configuration:
+  // no padding to add, no statistics or tracking).
+  void* p = tm_mi_malloc_generic(h, size, false, 0);
+#else
   void* p = mi_heap_malloc(h, size);
+#endif
   if (TM_LIKELY(p != nullptr)) return p;
   return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
 }

@@ -169,9 +169,14 @@ static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 #endif
 
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
- *  more than 1 KiB): mimalloc's generic path, then, on NULL, the slow path.  Out of line and
- *  reached by a tail call, so that malloc itself saves no registers. */
+ *  more than 1 KiB): mimalloc's generic path (_mi_malloc_generic, called directly as its own
+ *  malloc does, not mi_heap_malloc, which would try the pop again), then, on NULL, the slow
+ *  path.  Out of line and reached by a tail call, so that malloc itself saves no registers. */
 __attribute__((noinline)) void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api);
+#if TM_INLINE_POP
+void* tm_mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment) noexcept
+    __asm__("_mi_malloc_generic");
+#endif
 
 /** Aligned allocation.  mimalloc 2.0.9's mi_heap_malloc_aligned serves a power-of-two size up
  *  to 1 KiB straight from its size class, assuming such blocks are naturally aligned; blocks
