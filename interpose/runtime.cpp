@@ -136,33 +136,40 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   // allocation there takes the slow path, which makes the heap and comes back here.
   const ApiPlan& own = plan->api[api_index(api)];
   int t3 = -1;
-  if (own.nbounds && own.tier[1] != tier && own.bound[0] < UINT32_MAX && ts.heap[own.tier[1]] &&
+  if (own.nbounds && own.tier[1] != tier && ts.heap[own.tier[1]] &&
       !(own.tier[1] > 0 && pol->tiers[own.tier[1]].transient))
     t3 = own.tier[1];
   s.tier3 = static_cast<uint8_t>(t3 < 0 ? 0 : t3);
   for (int a = 0; a < kApiCount - 1; ++a) {
     const ApiPlan& ap = plan->api[a];
     unsigned n = ap.nbounds;
-    s.lim[a] = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
-    // The next interval [bound[i-1], bound[i]) of the same tier, if it starts below 4 GiB.
-    s.lo2[a] = 0;
-    s.span2[a] = 0;
+    uint64_t lim = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
+    // The next interval [bound[i-1], bound[i]) of the same tier.
+    uint64_t lo2 = 0, hi2 = 0;
     for (unsigned i = 1; i <= n; ++i) {
       if (ap.tier[i] != tier) continue;
-      uint64_t lo = ap.bound[i - 1], hi = i < n ? ap.bound[i] : UINT64_MAX;
-      if (lo <= UINT32_MAX) {
-        s.lo2[a] = static_cast<uint32_t>(lo);
-        s.span2[a] = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
-      }
+      lo2 = ap.bound[i - 1];
+      hi2 = i < n ? ap.bound[i] : UINT64_MAX;
       break;
     }
     // [lim, hi3): the interval starting where the first route ends, when it is tier3's.
-    s.hi3[a] = 0;
-    unsigned j = s.lim[a] == 0 ? 0 : 1;  // lim 0: the first interval is another tier's
-    if (t3 >= 0 && j <= n && ap.tier[j] == t3 && (j == 0 || ap.bound[0] < UINT32_MAX)) {
-      uint64_t hi = j < n ? ap.bound[j] : UINT64_MAX;
-      s.hi3[a] = static_cast<uint32_t>(hi < UINT32_MAX ? hi : UINT32_MAX);
-    }
+    uint64_t hi3 = 0;
+    unsigned j = lim == 0 ? 0 : 1;  // lim 0: the first interval is another tier's
+    if (t3 >= 0 && j <= n && ap.tier[j] == t3) hi3 = j < n ? ap.bound[j] : UINT64_MAX;
+    // Every route ends at kRouteEnd: with the inlined pop (MI_SMALL_SIZE_MAX + 1), malloc's
+    // pop then needs no size check of its own (two instructions on every hit), and a
+    // larger size takes lim_full or the plan.  A clamped lim ends the third route too: it
+    // starts at the unclamped lim, so nothing below kRouteEnd is left for it.
+    s.lim_full[a] = static_cast<uint32_t>(lim < UINT32_MAX ? lim : UINT32_MAX);
+#if TM_INLINE_POP
+    if (lim > kRouteEnd) lim = kRouteEnd;
+#endif
+    s.lim[a] = lim;
+    if (lo2 >= kRouteEnd) lo2 = hi2 = 0;
+    if (hi2 > kRouteEnd) hi2 = kRouteEnd;
+    s.lo2[a] = static_cast<uint16_t>(lo2);
+    s.span2[a] = static_cast<uint16_t>(hi2 - lo2);
+    s.hi3[a] = static_cast<uint16_t>(hi3 < kRouteEnd ? hi3 : kRouteEnd);
   }
 }
 

@@ -41,7 +41,10 @@ inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cac
  *  to a second tier, `tier3`, through the thread's heap of it: sizes below hi3[k] that the
  *  two checks above did not take (the messages site's 32..127 B, its rule's tier).  One
  *  tier3 per slot (the arming interface's), hi3 0 for an interface whose interval there goes
- *  elsewhere; armed only when the thread has that heap already.  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
+ *  elsewhere; armed only when the thread has that heap already.  With the inlined pop
+ *  (TM_INLINE_POP) these three routes end at MI_SMALL_SIZE_MAX (arm_direct clamps the
+ *  bounds), so malloc's pop needs no size check; a larger size is checked against the
+ *  first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
  *  since one return address can reach several entry points (calls through a function
  *  pointer) whose plans differ; an interface whose first interval goes to another tier
  *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
@@ -53,19 +56,33 @@ struct alignas(64) SiteSlot {
   mi_heap_t* heap;
   uint64_t lim[kApiCount - 1];    // by api_index; kApiMmap has no slot
   const SitePlan* plan;
-  uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
-  uint32_t span2[kApiCount - 1];  // 0: none
-  uint32_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
+  // Second line: the other routes, which end at kRouteEnd (beyond, the plan).
+  uint16_t lo2[kApiCount - 1];    // second interval of heap's tier
+  uint16_t span2[kApiCount - 1];  // 0: none
+  uint16_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
   uint8_t tier3;
+  uint32_t lim_full[kApiCount - 1];  // lim before the clamp (TM_INLINE_POP), at most 4 GiB - 1
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
 static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
 static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
 
+/** Where the slot's routes end (arm_direct clamps their bounds): MI_SMALL_SIZE_MAX + 1 with
+ *  the inlined pop, which then needs no size check; otherwise what 16 bits hold. */
+inline constexpr uint64_t kRouteEnd =
+#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+    !MI_TRACK_ENABLED
+    MI_SMALL_SIZE_MAX + 1;
+#else
+    UINT16_MAX;
+#endif
+static_assert(MI_SMALL_SIZE_MAX + 1 <= UINT16_MAX, "the slot's routes end within 16 bits");
+
 TM_FAST_PATH void disarm(SiteSlot& s) {
   for (uint64_t& l : s.lim) l = 0;
-  for (uint32_t& n : s.span2) n = 0;
-  for (uint32_t& n : s.hi3) n = 0;
+  for (uint16_t& n : s.span2) n = 0;
+  for (uint16_t& n : s.hi3) n = 0;
+  for (uint32_t& n : s.lim_full) n = 0;
 }
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
@@ -198,13 +215,14 @@ TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   return nullptr;
 }
 
-/** Allocation from a heap of this thread (never null); the slow path when it cannot. */
-template <Op kOp>
+/** Allocation from a heap of this thread (never null); the slow path when it cannot.
+ *  kSmall: the size is known to be at most MI_SMALL_SIZE_MAX (the slot's direct routes). */
+template <Op kOp, bool kSmall = false>
 TM_FAST_PATH void* from_heap(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
 #if TM_INLINE_POP
   if constexpr (kOp == kOpMalloc) {
     // mimalloc's own fast path (_mi_page_malloc): pop the page's free list.
-    if (TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
+    if (kSmall || TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
       mi_page_t* page = _mi_heap_get_free_small_page(h, size);
       mi_block_t* b = page->free;
       if (TM_LIKELY(b != nullptr)) {
@@ -253,10 +271,17 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
-        return from_heap<kOp>(direct, size, ra, api, align, old);
+        return from_heap<kOp, TM_INLINE_POP>(direct, size, ra, api, align, old);
       // The interval right after the first one, when it goes to another tier whose heap
       // this thread has (sizes below lim took the branch above).
-      if (size < s.hi3[k]) return from_heap<kOp>(ts.heap[s.tier3], size, ra, api, align, old);
+      if (size < s.hi3[k]) return from_heap<kOp, TM_INLINE_POP>(ts.heap[s.tier3], size, ra, api, align, old);
+#if TM_INLINE_POP
+      // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
+      if (size < s.lim_full[k]) {
+        if constexpr (kOp == kOpMalloc) return heap_malloc_or_slow(direct, size, ra, api);
+        else return from_heap<kOp>(direct, size, ra, api, align, old);
+      }
+#endif
     }
     // Stack rules: a site decided by its callers, out of line (tail call).
     if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
