@@ -296,6 +296,10 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
 void tm_mi_page_retire(mi_page_t* page) noexcept __asm__("_mi_page_retire");
 void tm_mi_free_generic(const mi_segment_t* segment, mi_page_t* page, bool is_local, void* p) noexcept
     __asm__("_mi_free_generic");
+}  // namespace tiermalloc::rt
+// Our mimalloc patch (interpose/mimalloc-2.0.9.patch): the multi-threaded free of one block.
+extern "C" void tiermalloc_free_block_mt(mi_page_t* page, mi_block_t* block) noexcept;
+namespace tiermalloc::rt {
 #endif
 
 TM_FAST_PATH void release(void* p) {
@@ -304,16 +308,22 @@ TM_FAST_PATH void release(void* p) {
 #if TM_INLINE_POP
     // mimalloc's free of a block of this thread's page (its release configuration: no
     // padding, statistics or checks), without mi_free's NULL test (ours is never NULL) and
-    // the jump to it.  Another thread's block, a full page or one holding aligned blocks
-    // takes mimalloc's generic free.
+    // the jump to it.  Another thread's block goes straight to the multi-threaded free
+    // (where _mi_free_generic would send it) unless its page holds aligned blocks; those, and
+    // a full page of this thread's, take mimalloc's generic free.
     mi_segment_t* segment = _mi_ptr_segment(p);
     mi_page_t* page = _mi_segment_page_of(segment, p);
     bool local = _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id);
-    if (TM_LIKELY(local && page->flags.full_aligned == 0)) {
-      mi_block_t* block = static_cast<mi_block_t*>(p);
-      mi_block_set_next(page, block, page->local_free);
-      page->local_free = block;
-      if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+    if (TM_LIKELY(local)) {
+      if (TM_LIKELY(page->flags.full_aligned == 0)) {
+        mi_block_t* block = static_cast<mi_block_t*>(p);
+        mi_block_set_next(page, block, page->local_free);
+        page->local_free = block;
+        if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+        return;
+      }
+    } else if (TM_LIKELY(!mi_page_has_aligned(page))) {
+      tiermalloc_free_block_mt(page, static_cast<mi_block_t*>(p));
       return;
     }
     tm_mi_free_generic(segment, page, local, p);
