@@ -26,6 +26,15 @@
 #include "interpose/defines.hpp"
 #include "policy/compiled.hpp"
 
+// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
+// release configuration.
+#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+    !MI_TRACK_ENABLED
+#define TM_INLINE_POP 1
+#else
+#define TM_INLINE_POP 0
+#endif
+
 namespace tiermalloc::rt {
 
 inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
@@ -69,13 +78,7 @@ static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface"
 
 /** Where the slot's routes end (arm_direct clamps their bounds): MI_SMALL_SIZE_MAX + 1 with
  *  the inlined pop, which then needs no size check; otherwise what 16 bits hold. */
-inline constexpr uint64_t kRouteEnd =
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
-    !MI_TRACK_ENABLED
-    MI_SMALL_SIZE_MAX + 1;
-#else
-    UINT16_MAX;
-#endif
+inline constexpr uint64_t kRouteEnd = TM_INLINE_POP ? MI_SMALL_SIZE_MAX + 1 : UINT16_MAX;
 static_assert(MI_SMALL_SIZE_MAX + 1 <= UINT16_MAX, "the slot's routes end within 16 bits");
 
 TM_FAST_PATH void disarm(SiteSlot& s) {
@@ -176,14 +179,6 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
-// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
-// release configuration.
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
-    !MI_TRACK_ENABLED
-#define TM_INLINE_POP 1
-#else
-#define TM_INLINE_POP 0
-#endif
 
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
  *  more than 1 KiB): mimalloc's generic path (_mi_malloc_generic, called directly as its own
@@ -271,10 +266,10 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
-        return from_heap<kOp, TM_INLINE_POP>(direct, size, ra, api, align, old);
+        return from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old);
       // The interval right after the first one, when it goes to another tier whose heap
       // this thread has (sizes below lim took the branch above).
-      if (size < s.hi3[k]) return from_heap<kOp, TM_INLINE_POP>(ts.heap[s.tier3], size, ra, api, align, old);
+      if (size < s.hi3[k]) return from_heap<kOp, TM_INLINE_POP != 0>(ts.heap[s.tier3], size, ra, api, align, old);
 #if TM_INLINE_POP
       // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
       if (size < s.lim_full[k]) {
