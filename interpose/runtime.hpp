@@ -2,10 +2,10 @@
 // interpose/runtime.hpp -- the allocation hot path and the state it reads.
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
-// site cache; a size below the slot's bound through the interface it was armed for goes
-// straight to the heap the slot holds (malloc: 24 instructions with mimalloc's pop, against
-// its own 16); any other asks the site's plan for a tier (a few compares per rule) and takes
-// the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
+// site cache; a size in one of the slot's routes for the interface it was armed for goes
+// straight to the heap the route holds (malloc below the first bound: 23 instructions with
+// mimalloc's pop, against its own 16); any other asks the site's plan for a tier (a few
+// compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
 // our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
 //
