@@ -24,7 +24,13 @@ constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exe
 Totals g_totals;
 
 void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api) {
+#if TM_INLINE_POP
+  // What mi_heap_malloc does for any size once the pop has failed (release configuration:
+  // no padding to add, no statistics or tracking).
+  void* p = tm_mi_malloc_generic(h, size, false, 0);
+#else
   void* p = mi_heap_malloc(h, size);
+#endif
   if (TM_LIKELY(p != nullptr)) return p;
   return alloc_slow(size, ra, api, kOpMalloc, 0, nullptr);
 }
@@ -124,22 +130,46 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   mi_heap_t* h = heap_of(ts, tier);
   if (!h) return;
   s.heap = h;
+  // The interval after the first (api's), when it goes to another tier that has an arena and
+  // whose heap this thread already has: the slot's third route (hi3).  A heap made only
+  // for it would cost the thread a heap struct for a tier it may never use; the first
+  // allocation there takes the slow path, which makes the heap and comes back here.
+  const ApiPlan& own = plan->api[api_index(api)];
+  int t3 = -1;
+  if (own.nbounds && own.tier[1] != tier && ts.heap[own.tier[1]] &&
+      !(own.tier[1] > 0 && pol->tiers[own.tier[1]].transient))
+    t3 = own.tier[1];
+  s.tier3 = static_cast<uint8_t>(t3 < 0 ? 0 : t3);
   for (int a = 0; a < kApiCount - 1; ++a) {
     const ApiPlan& ap = plan->api[a];
     unsigned n = ap.nbounds;
-    s.lim[a] = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
-    // The next interval [bound[i-1], bound[i]) of the same tier, if it starts below 4 GiB.
-    s.lo2[a] = 0;
-    s.span2[a] = 0;
+    uint64_t lim = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
+    // The next interval [bound[i-1], bound[i]) of the same tier.
+    uint64_t lo2 = 0, hi2 = 0;
     for (unsigned i = 1; i <= n; ++i) {
       if (ap.tier[i] != tier) continue;
-      uint64_t lo = ap.bound[i - 1], hi = i < n ? ap.bound[i] : UINT64_MAX;
-      if (lo <= UINT32_MAX) {
-        s.lo2[a] = static_cast<uint32_t>(lo);
-        s.span2[a] = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
-      }
+      lo2 = ap.bound[i - 1];
+      hi2 = i < n ? ap.bound[i] : UINT64_MAX;
       break;
     }
+    // [lim, hi3): the interval starting where the first route ends, when it is tier3's.
+    uint64_t hi3 = 0;
+    unsigned j = lim == 0 ? 0 : 1;  // lim 0: the first interval is another tier's
+    if (t3 >= 0 && j <= n && ap.tier[j] == t3) hi3 = j < n ? ap.bound[j] : UINT64_MAX;
+    // Every route ends at kRouteEnd: with the inlined pop (MI_SMALL_SIZE_MAX + 1), malloc's
+    // pop then needs no size check of its own (two instructions on every hit), and a
+    // larger size takes lim_full or the plan.  A clamped lim ends the third route too: it
+    // starts at the unclamped lim, so nothing below kRouteEnd is left for it.
+    s.lim_full[a] = static_cast<uint32_t>(lim < UINT32_MAX ? lim : UINT32_MAX);
+#if TM_INLINE_POP
+    if (lim > kRouteEnd) lim = kRouteEnd;
+#endif
+    s.lim[a] = lim;
+    if (lo2 >= kRouteEnd) lo2 = hi2 = 0;
+    if (hi2 > kRouteEnd) hi2 = kRouteEnd;
+    s.lo2[a] = static_cast<uint16_t>(lo2);
+    s.span2[a] = static_cast<uint16_t>(hi2 - lo2);
+    s.hi3[a] = static_cast<uint16_t>(hi3 < kRouteEnd ? hi3 : kRouteEnd);
   }
 }
 

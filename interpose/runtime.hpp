@@ -2,10 +2,10 @@
 // interpose/runtime.hpp -- the allocation hot path and the state it reads.
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
-// site cache; a size below the slot's bound through the interface it was armed for goes
-// straight to the heap the slot holds (malloc: 24 instructions with mimalloc's pop, against
-// its own 16); any other asks the site's plan for a tier (a few compares per rule) and takes
-// the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
+// site cache; a size in one of the slot's routes for the interface it was armed for goes
+// straight to the heap the route holds (malloc below the first bound: 23 instructions with
+// mimalloc's pop, against its own 16); any other asks the site's plan for a tier (a few
+// compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
 // our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
 //
@@ -26,6 +26,15 @@
 #include "interpose/defines.hpp"
 #include "policy/compiled.hpp"
 
+// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
+// release configuration.
+#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+    !MI_TRACK_ENABLED
+#define TM_INLINE_POP 1
+#else
+#define TM_INLINE_POP 0
+#endif
+
 namespace tiermalloc::rt {
 
 inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cache
@@ -37,7 +46,14 @@ inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cac
  *  the plan gives the interface's first size interval; [lo2, +span2) is the next interval
  *  going to that same tier (the usual shape: a default tier with rules carving out ranges:
  *  policy (b)'s messages site, 16..512 B, goes to its default tier below 32 B and from 128 B
- *  on).  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
+ *  on).  The interval starting at lim[k] (the second, or the first when lim[k] is 0) may go
+ *  to a second tier, `tier3`, through the thread's heap of it: sizes below hi3[k] that the
+ *  two checks above did not take (the messages site's 32..127 B, its rule's tier).  One
+ *  tier3 per slot (the arming interface's), hi3 0 for an interface whose interval there goes
+ *  elsewhere; armed only when the thread has that heap already.  With the inlined pop
+ *  (TM_INLINE_POP) these three routes end at MI_SMALL_SIZE_MAX (arm_direct clamps the
+ *  bounds), so malloc's pop needs no size check; a larger size is checked against the
+ *  first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
  *  since one return address can reach several entry points (calls through a function
  *  pointer) whose plans differ; an interface whose first interval goes to another tier
  *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
@@ -49,16 +65,27 @@ struct alignas(64) SiteSlot {
   mi_heap_t* heap;
   uint64_t lim[kApiCount - 1];    // by api_index; kApiMmap has no slot
   const SitePlan* plan;
-  uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
-  uint32_t span2[kApiCount - 1];  // 0: none
+  // Second line: the other routes, which end at kRouteEnd (beyond, the plan).
+  uint16_t lo2[kApiCount - 1];    // second interval of heap's tier
+  uint16_t span2[kApiCount - 1];  // 0: none
+  uint16_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
+  uint8_t tier3;
+  uint32_t lim_full[kApiCount - 1];  // lim before the clamp (TM_INLINE_POP), at most 4 GiB - 1
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
 static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
 static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
 
+/** Where the slot's routes end (arm_direct clamps their bounds): MI_SMALL_SIZE_MAX + 1 with
+ *  the inlined pop, which then needs no size check; otherwise what 16 bits hold. */
+inline constexpr uint64_t kRouteEnd = TM_INLINE_POP ? MI_SMALL_SIZE_MAX + 1 : UINT16_MAX;
+static_assert(MI_SMALL_SIZE_MAX + 1 <= UINT16_MAX, "the slot's routes end within 16 bits");
+
 TM_FAST_PATH void disarm(SiteSlot& s) {
   for (uint64_t& l : s.lim) l = 0;
-  for (uint32_t& n : s.span2) n = 0;
+  for (uint16_t& n : s.span2) n = 0;
+  for (uint16_t& n : s.hi3) n = 0;
+  for (uint32_t& n : s.lim_full) n = 0;
 }
 
 enum Phase : uint8_t { kUnattached = 0, kActive = 1, kExited = 2 };
@@ -152,19 +179,16 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 
-// The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
-// release configuration.
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
-    !MI_TRACK_ENABLED
-#define TM_INLINE_POP 1
-#else
-#define TM_INLINE_POP 0
-#endif
 
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
- *  more than 1 KiB): mimalloc's generic path, then, on NULL, the slow path.  Out of line and
- *  reached by a tail call, so that malloc itself saves no registers. */
+ *  more than 1 KiB): mimalloc's generic path (_mi_malloc_generic, called directly as its own
+ *  malloc does, not mi_heap_malloc, which would try the pop again), then, on NULL, the slow
+ *  path.  Out of line and reached by a tail call, so that malloc itself saves no registers. */
 __attribute__((noinline)) void* heap_malloc_or_slow(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api);
+#if TM_INLINE_POP
+void* tm_mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment) noexcept
+    __asm__("_mi_malloc_generic");
+#endif
 
 /** Aligned allocation.  mimalloc 2.0.9's mi_heap_malloc_aligned serves a power-of-two size up
  *  to 1 KiB straight from its size class, assuming such blocks are naturally aligned; blocks
@@ -186,13 +210,14 @@ TM_FAST_PATH void* heap_op(mi_heap_t* h, const Req& r) {
   return nullptr;
 }
 
-/** Allocation from a heap of this thread (never null); the slow path when it cannot. */
-template <Op kOp>
+/** Allocation from a heap of this thread (never null); the slow path when it cannot.
+ *  kSmall: the size is known to be at most MI_SMALL_SIZE_MAX (the slot's direct routes). */
+template <Op kOp, bool kSmall = false>
 TM_FAST_PATH void* from_heap(mi_heap_t* h, size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
 #if TM_INLINE_POP
   if constexpr (kOp == kOpMalloc) {
     // mimalloc's own fast path (_mi_page_malloc): pop the page's free list.
-    if (TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
+    if (kSmall || TM_LIKELY(size <= MI_SMALL_SIZE_MAX)) {
       mi_page_t* page = _mi_heap_get_free_small_page(h, size);
       mi_block_t* b = page->free;
       if (TM_LIKELY(b != nullptr)) {
@@ -241,7 +266,17 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
-        return from_heap<kOp>(direct, size, ra, api, align, old);
+        return from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old);
+      // The interval right after the first one, when it goes to another tier whose heap
+      // this thread has (sizes below lim took the branch above).
+      if (size < s.hi3[k]) return from_heap<kOp, TM_INLINE_POP != 0>(ts.heap[s.tier3], size, ra, api, align, old);
+#if TM_INLINE_POP
+      // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
+      if (size < s.lim_full[k]) {
+        if constexpr (kOp == kOpMalloc) return heap_malloc_or_slow(direct, size, ra, api);
+        else return from_heap<kOp>(direct, size, ra, api, align, old);
+      }
+#endif
     }
     // Stack rules: a site decided by its callers, out of line (tail call).
     if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
@@ -256,6 +291,10 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
 void tm_mi_page_retire(mi_page_t* page) noexcept __asm__("_mi_page_retire");
 void tm_mi_free_generic(const mi_segment_t* segment, mi_page_t* page, bool is_local, void* p) noexcept
     __asm__("_mi_free_generic");
+}  // namespace tiermalloc::rt
+// Our mimalloc patch (interpose/mimalloc-2.0.9.patch): the multi-threaded free of one block.
+extern "C" void tiermalloc_free_block_mt(mi_page_t* page, mi_block_t* block) noexcept;
+namespace tiermalloc::rt {
 #endif
 
 TM_FAST_PATH void release(void* p) {
@@ -264,16 +303,22 @@ TM_FAST_PATH void release(void* p) {
 #if TM_INLINE_POP
     // mimalloc's free of a block of this thread's page (its release configuration: no
     // padding, statistics or checks), without mi_free's NULL test (ours is never NULL) and
-    // the jump to it.  Another thread's block, a full page or one holding aligned blocks
-    // takes mimalloc's generic free.
+    // the jump to it.  Another thread's block goes straight to the multi-threaded free
+    // (where _mi_free_generic would send it) unless its page holds aligned blocks; those, and
+    // a full page of this thread's, take mimalloc's generic free.
     mi_segment_t* segment = _mi_ptr_segment(p);
     mi_page_t* page = _mi_segment_page_of(segment, p);
     bool local = _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id);
-    if (TM_LIKELY(local && page->flags.full_aligned == 0)) {
-      mi_block_t* block = static_cast<mi_block_t*>(p);
-      mi_block_set_next(page, block, page->local_free);
-      page->local_free = block;
-      if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+    if (TM_LIKELY(local)) {
+      if (TM_LIKELY(page->flags.full_aligned == 0)) {
+        mi_block_t* block = static_cast<mi_block_t*>(p);
+        mi_block_set_next(page, block, page->local_free);
+        page->local_free = block;
+        if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
+        return;
+      }
+    } else if (TM_LIKELY(!mi_page_has_aligned(page))) {
+      tiermalloc_free_block_mt(page, static_cast<mi_block_t*>(p));
       return;
     }
     tm_mi_free_generic(segment, page, local, p);

@@ -6,7 +6,9 @@
 //   apis     one call instruction reaching malloc, calloc, aligned_alloc, memalign and
 //            operator new (through a function pointer), in turn and in runs: each block in
 //            its interface's tier, calloc's zeroed, sizes on both sides of the first bound
-//            (and for malloc, in and around the 2..4 KiB range carved out of its tier).
+//            (and for malloc, in and around the 2..4 KiB range carved out of its tier, for
+//            operator new the 512..1024 B one: the slot's route for the interval after the
+//            first, to a second tier, is the arming interface's only).
 //   exit     threads (one after another, so a new thread reuses the previous one's TLS, and
 //            four at a time) allocate at one site, then again in a pthread key destructor
 //            that runs after the library deleted the thread's heaps: a slot left armed
@@ -32,7 +34,7 @@
 namespace {
 
 tm_tier_of_fn g_tier_of;
-int g_near, g_zeroed, g_aligned, g_newt, g_big, g_dl, g_mid;
+int g_near, g_zeroed, g_aligned, g_newt, g_big, g_dl, g_mid, g_newmid;
 long g_checks = 0;
 
 const char* tier_name(int t) {
@@ -76,6 +78,7 @@ Fn2 fn_of(Kind k) {
 int tier_of_kind(Kind k, size_t n) {
   if (n >= 64 * 1024) return g_big;
   if (k == kMalloc && n >= 2048 && n <= 4096) return g_mid;
+  if (k == kNew && n >= 512 && n <= 1024) return g_newmid;
   switch (k) {
     case kCalloc: return g_zeroed;
     case kAlignedAlloc:
@@ -99,7 +102,47 @@ void free_kind(Kind k, void* p) {
   else free(p);
 }
 
+// A fresh thread (fresh heaps and cache) whose slot is armed last by `last` (a size that
+// makes the thread's heap of its carved-out tier, after `first` made the other's): the
+// slot's route to a second tier is then last's, and first's carved-out range, whose heap
+// exists too, must still reach its own tier.  Every kind and size around the bounds checked.
+struct HoleCase {
+  Kind first, last;
+  size_t first_n, last_n;
+};
+
+void* hole_thread(void* arg) {
+  const HoleCase& c = *static_cast<const HoleCase*>(arg);
+  const size_t sizes[] = {8, 100, 511, 512, 700, 1024, 1025, 2047, 2048, 3000, 4096, 4097, 65535, 65536};
+  for (int round = 0; round < 2; ++round) {  // round 0 arms (slow path), round 1 hits
+    for (Kind k : {c.first, c.last}) {
+      size_t n = k == c.first ? c.first_n : c.last_n;
+      void* p = alloc_kind(k, n);
+      CHECK(p != nullptr, "%s(%zu) returned NULL", kKindName[k], n);
+      CHECK_TIER(p, tier_of_kind(k, n), kKindName[k]);
+      free_kind(k, p);
+    }
+    for (int rep = 0; rep < 3; ++rep)
+      for (size_t n : sizes)
+        for (int ki = 0; ki < kKinds; ++ki) {
+          Kind k = static_cast<Kind>(ki);
+          void* p = alloc_kind(k, n);
+          CHECK(p != nullptr, "%s(%zu) returned NULL", kKindName[k], n);
+          CHECK_TIER(p, tier_of_kind(k, n), kKindName[k]);
+          memset(p, 0xCD, n);
+          free_kind(k, p);
+        }
+  }
+  return nullptr;
+}
+
 int run_apis() {
+  const HoleCase cases[] = {{kNew, kMalloc, 700, 3000}, {kMalloc, kNew, 3000, 700}};
+  for (const HoleCase& c : cases) {
+    pthread_t t;
+    CHECK(pthread_create(&t, nullptr, hole_thread, const_cast<HoleCase*>(&c)) == 0, "pthread_create (%s)", "holes");
+    pthread_join(t, nullptr);
+  }
   // Runs of 1..7 of one kind (so a run arms the slot for it and the next kind must not
   // use it), sizes mostly below the 64 KiB bound, every 13th above it.
   uint32_t x = 12345;
@@ -268,8 +311,10 @@ int main(int argc, char** argv) {
   g_big = tm_tier_index("big");
   g_dl = tm_tier_index("dl");
   g_mid = tm_tier_index("mid");
-  CHECK(g_near > 0 && g_zeroed > 0 && g_aligned > 0 && g_newt > 0 && g_big > 0 && g_dl > 0 && g_mid > 0,
-        "policy: tiers near, zeroed, aligned, newt, big, dl, mid expected (policies/site-slot.yaml)%s", "");
+  g_newmid = tm_tier_index("newmid");
+  CHECK(g_near > 0 && g_zeroed > 0 && g_aligned > 0 && g_newt > 0 && g_big > 0 && g_dl > 0 && g_mid > 0 &&
+            g_newmid > 0,
+        "policy: tiers near, zeroed, aligned, newt, big, dl, mid, newmid expected (policies/site-slot.yaml)%s", "");
   std::string mode = argv[1];
   if (mode == "apis") return run_apis();
   if (mode == "exit") return run_exit();
