@@ -51,8 +51,26 @@ struct alignas(64) SiteSlot {
   const SitePlan* plan;
   uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
   uint32_t span2[kApiCount - 1];  // 0: none
+  // A stack site's slot (key stack_key(site): never a return address, so the lookup above
+  // misses it in the same compare as the key) holds its fast entry instead of the direct
+  // route (lim, lo2, span2 stay 0; plan is the site-free plan, for a reader that met the
+  // slot torn by a signal handler): the last one- or two-frame stack recorded at the site,
+  // with the heap (in `heap`) of the tier its plan gives interface st_api's sizes in
+  // [st_lo, st_lo + st_span).  The stack matches when the caller's return address, at (rbp
+  // or the rsp at the stack path's entry) + st_off, is st_pc1.  Read and written with
+  // st_busy set (sites.cpp): a signal handler that allocates meanwhile leaves the slot as
+  // it is (slow path).  st_span 0: no entry.
+  uintptr_t st_pc1;
+  uint32_t st_lo;
+  uint32_t st_span;
+  int32_t st_off;
+  uint8_t st_api;
+  uint8_t st_rbp;                 // 1: st_off is from rbp, 0: from the entry's rsp
+  uint8_t st_busy;
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
+/** The key of a stack site's slot: no return address (user space, below 2^63) is one. */
+TM_FAST_PATH uintptr_t stack_key(uintptr_t ra) { return ~ra; }
 static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
 static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
 
@@ -112,11 +130,10 @@ struct Req {
  *  Arguments travel in registers (no Req built on the fast path's stack). */
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
 /** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
- *  cache slot holds this tag instead of a plan, and the hot path tail-calls alloc_stack's
- *  trampoline (sites.cpp), which finds the plan with the fast stack walk and the thread's
- *  recorded stacks. */
-extern char g_stack_site_tag;
-TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
+ *  cache slot's key is stack_key(site), and the hot path tail-calls alloc_stack's
+ *  trampoline (sites.cpp), which finds the plan from the slot's fast entry, the thread's
+ *  recorded stacks or the fast stack walk.  Every other miss of the cache goes the same way
+ *  to alloc_slow. */
 }  // namespace tiermalloc::rt
 // Assembly trampolines (sites.cpp): they pass the caller's stack pointer and rbp on.
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_malloc(size_t size, uintptr_t ra, uint32_t api);
@@ -243,11 +260,13 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
         return from_heap<kOp>(direct, size, ra, api, align, old);
     }
-    // Stack rules: a site decided by its callers, out of line (tail call).
-    if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
     return from_plan<kOp>(s.plan, size, ra, api, align, old);
   }
-  return alloc_slow(size, ra, api, kOp, align, old);
+  // Any other key: a stack site's (stack_key: decided by its callers), or a miss.  Both out
+  // of line through the stack path's trampoline (a tail call), which tells them apart when
+  // it reads the slot (a compare here cost the direct route an instruction) and hands a
+  // miss to alloc_slow.
+  return alloc_stack<kOp>(size, ra, api, align, old);
 }
 
 #if TM_INLINE_POP
