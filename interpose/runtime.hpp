@@ -134,16 +134,33 @@ TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, si
  *  trampoline (sites.cpp), which finds the plan from the slot's fast entry, the thread's
  *  recorded stacks or the fast stack walk.  Every other miss of the cache goes the same way
  *  to alloc_slow. */
+/** What an operator new adds to malloc's contract: on NULL, the new-handler loop, then
+ *  bad_alloc (kNewThrow) or NULL (kNewNothrow).  A template argument of the hot path (and
+ *  of the stack path), so that operator new reaches the stack path by a tail call, like
+ *  malloc: its fast entry is only read in the frame the call site's call made. */
+enum NewKind : uint8_t { kNotNew = 0, kNewThrow = 1, kNewNothrow = 2 };
+/** operator new's way when an allocation returned NULL (exports.cpp). */
+TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow);
+template <NewKind kNew>
+TM_FAST_PATH void* new_result(void* p, size_t n, uintptr_t ra) {
+  if constexpr (kNew == kNotNew) return p;
+  else return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, kNew == kNewNothrow);
+}
 }  // namespace tiermalloc::rt
 // Assembly trampolines (sites.cpp): they pass the caller's stack pointer and rbp on.
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_malloc(size_t size, uintptr_t ra, uint32_t api);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_calloc(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_new(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_new_nothrow(size_t size, uintptr_t ra, uint32_t api);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_aligned(size_t size, uintptr_t ra, uint32_t api, size_t align);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_realloc(size_t size, uintptr_t ra, uint32_t api, void* old);
 namespace tiermalloc::rt {
-template <Op kOp>
+template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
-  if constexpr (kOp == kOpMalloc) return tm_alloc_stack_malloc(size, ra, api);
+  static_assert(kNew == kNotNew || kOp == kOpMalloc, "operator new's stack path: the malloc form only");
+  if constexpr (kNew == kNewThrow) return tm_alloc_stack_new(size, ra, api);
+  else if constexpr (kNew == kNewNothrow) return tm_alloc_stack_new_nothrow(size, ra, api);
+  else if constexpr (kOp == kOpMalloc) return tm_alloc_stack_malloc(size, ra, api);
   else if constexpr (kOp == kOpCalloc) return tm_alloc_stack_calloc(size, ra, api);
   else if constexpr (kOp == kOpAligned) return tm_alloc_stack_aligned(size, ra, api, align);
   else return tm_alloc_stack_realloc(size, ra, api, old);
@@ -248,8 +265,9 @@ TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, ui
 
 /** The hot path; the operation is a template argument so each entry point compiles to
  *  straight-line code.  ra -> slot -> (direct route) heap -> pop; other sizes and interfaces
- *  ask the slot's plan for the tier. */
-template <Op kOp>
+ *  ask the slot's plan for the tier.  kNew: operator new's NULL handling, done here (and on
+ *  the stack path) so that the stack path is a tail call. */
+template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
   ThreadState& ts = t_state;
   const SiteSlot& s = ts.cache[site_hash(ra)];
@@ -258,15 +276,15 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
-        return from_heap<kOp>(direct, size, ra, api, align, old);
+        return new_result<kNew>(from_heap<kOp>(direct, size, ra, api, align, old), size, ra);
     }
-    return from_plan<kOp>(s.plan, size, ra, api, align, old);
+    return new_result<kNew>(from_plan<kOp>(s.plan, size, ra, api, align, old), size, ra);
   }
   // Any other key: a stack site's (stack_key: decided by its callers), or a miss.  Both out
   // of line through the stack path's trampoline (a tail call), which tells them apart when
   // it reads the slot (a compare here cost the direct route an instruction) and hands a
   // miss to alloc_slow.
-  return alloc_stack<kOp>(size, ra, api, align, old);
+  return alloc_stack<kOp, kNew>(size, ra, api, align, old);
 }
 
 #if TM_INLINE_POP

@@ -436,13 +436,13 @@ __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t a
 // Past the fast entry: a miss of the hot path's cache (alloc_slow), or the recorded stacks
 // of the site's set (any depth, an entry point's own frame), else the walk.  Not cloned: its arguments stay in the registers stack_impl got them
 // in (a clone without malloc's x made the hit path shuffle them).
-template <Op kOp>
+template <Op kOp, NewKind kNew>
 __attribute__((noinline, noclone)) void* stack_miss(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e,
                                            uintptr_t rbp_e) {
   size_t align = kOp == kOpAligned ? x : 0;  // malloc, calloc: x is the slot
   void* old = kOp == kOpRealloc ? reinterpret_cast<void*>(x) : nullptr;
   const SiteSlot& s = t_state.cache[site_hash(ra)];
-  if constexpr (kOp == kOpMalloc || kOp == kOpCalloc) {
+  if constexpr (kOp == kOpMalloc || kOp == kOpCalloc) {  // operator new too (kOpMalloc)
     if (TM_UNLIKELY(x != reinterpret_cast<uintptr_t>(&s))) {  // the trampoline's hash is stale
       diag::emit(diag::kError, "interpose/sites.cpp: TM_SLOT_TO_RCX found another slot than site_hash(): fix the trampoline");
       abort();
@@ -450,14 +450,14 @@ __attribute__((noinline, noclone)) void* stack_miss(size_t size, uintptr_t ra, u
   }
   // Not a stack site: the hot path's cache missed.
   if (TM_UNLIKELY(__atomic_load_n(&s.ra, __ATOMIC_RELAXED) != stack_key(ra)))
-    return alloc_slow(size, ra, api, kOp, align, old);
+    return new_result<kNew>(alloc_slow(size, ra, api, kOp, align, old), size, ra);
   uintptr_t ret0 = *reinterpret_cast<const uintptr_t*>(rsp_e);
   const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e, api, size);
   if (TM_UNLIKELY(plan == nullptr)) {
     unwind::Regs r{ret0 - 1, rsp_e + 8, rbp_e};  // the walk starts at the frame ret0 is in
-    return stack_slow<kOp>(size, ra, api, align, old, r);
+    return new_result<kNew>(stack_slow<kOp>(size, ra, api, align, old, r), size, ra);
   }
-  return from_plan<kOp>(plan, size, ra, api, align, old);
+  return new_result<kNew>(from_plan<kOp>(plan, size, ra, api, align, old), size, ra);
 }
 
 // Behind the trampolines: x is aligned_alloc's alignment, realloc's block, or (malloc, calloc)
@@ -470,11 +470,11 @@ __attribute__((noinline, noclone)) void* stack_miss(size_t size, uintptr_t ra, u
 // plan.  st_busy: a signal handler that records or names a site meanwhile leaves the slot
 // alone, so what is read belongs together (the load at st_off follows the rule of this
 // site's code).  No generation: dlclose clears every slot's key (forget_sites).
-template <Op kOp>
+template <Op kOp, NewKind kNew>
 TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) {
   if constexpr (kOp != kOpRealloc) {  // realloc also compares the block's tier: the other way
     ThreadState& ts = t_state;
-    // malloc and calloc: x is the slot (their trampolines find it); the others look it up.
+    // malloc, calloc, new: x is the slot (their trampolines find it); the others look it up.
     SiteSlot& s = kOp == kOpAligned ? ts.cache[site_hash(ra)] : *reinterpret_cast<SiteSlot*>(x);
     if (TM_LIKELY(*reinterpret_cast<const uintptr_t*>(rsp_e) == ra && !s.st_busy)) {
       s.st_busy = 1;
@@ -485,32 +485,36 @@ TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t
       mi_heap_t* h = s.heap;
       std::atomic_signal_fence(std::memory_order_seq_cst);
       s.st_busy = 0;
-      if (TM_LIKELY(hit)) return from_heap<kOp>(h, size, ra, api, kOp == kOpAligned ? x : 0, nullptr);
+      if (TM_LIKELY(hit))
+        return new_result<kNew>(from_heap<kOp>(h, size, ra, api, kOp == kOpAligned ? x : 0, nullptr), size, ra);
     }
   }
-  return stack_miss<kOp>(size, ra, api, x, rsp_e, rbp_e);
+  return stack_miss<kOp, kNew>(size, ra, api, x, rsp_e, rbp_e);
 }
 
 }  // namespace
 
-#define TM_STACK_IMPL(op, name)                                                                              \
+#define TM_STACK_IMPL(op, knew, name)                                                                        \
   extern "C" __attribute__((visibility("hidden"), used)) void* name(size_t size, uintptr_t ra, uint32_t api,  \
                                                                     uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) { \
-    return stack_impl<op>(size, ra, api, x, rsp_e, rbp_e);                                                   \
+    return stack_impl<op, knew>(size, ra, api, x, rsp_e, rbp_e);                                             \
   }
-TM_STACK_IMPL(kOpMalloc, tm_stack_impl_malloc)
-TM_STACK_IMPL(kOpCalloc, tm_stack_impl_calloc)
-TM_STACK_IMPL(kOpAligned, tm_stack_impl_aligned)
-TM_STACK_IMPL(kOpRealloc, tm_stack_impl_realloc)
+TM_STACK_IMPL(kOpMalloc, kNotNew, tm_stack_impl_malloc)
+TM_STACK_IMPL(kOpCalloc, kNotNew, tm_stack_impl_calloc)
+TM_STACK_IMPL(kOpAligned, kNotNew, tm_stack_impl_aligned)
+TM_STACK_IMPL(kOpRealloc, kNotNew, tm_stack_impl_realloc)
+TM_STACK_IMPL(kOpMalloc, kNewThrow, tm_stack_impl_new)
+TM_STACK_IMPL(kOpMalloc, kNewNothrow, tm_stack_impl_new_nothrow)
 
 // The trampolines the hot path tail-calls (runtime.hpp alloc_stack): they hand on the stack
 // pointer and rbp as they are at entry, i.e. as the caller left them, in the fifth and sixth
 // argument registers (the first four are the request).  Two instructions and a jump; their
 // CFI is the default (CFA = rsp + 8), for an unwinder that meets one in a signal handler.
-// malloc's and calloc's also put the address of the site's cache slot in the fourth
-// (t_state.cache[site_hash(ra)]: the hash as runtime.hpp's, the TLS offset from the GOT, as
-// the hot path reads it).  Computed here, not handed on by the hot path: there, GCC then
-// computes the slot's address twice, an instruction more on the direct route.
+// malloc's, calloc's and operator new's also put the address of the site's cache slot in the
+// fourth (t_state.cache[site_hash(ra)]: the hash as runtime.hpp's, the TLS offset from the
+// GOT, as the hot path reads it; stack_miss checks it).  Computed here, not handed on by the
+// hot path: there, GCC then computes the slot's address twice, an instruction more on the
+// direct route.
 #define TM_STACK_TRAMPOLINE(name, impl, slot)                                                 \
   asm(".text\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name "\n\t.type " #name \
       ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n" slot "\tjmp " #impl \
@@ -522,6 +526,8 @@ static_assert(sizeof(SiteSlot) == 128 && kSiteCache == 64 && offsetof(ThreadStat
               "TM_SLOT_TO_RCX: slot = &t_state + (hash >> 26) * 128");
 TM_STACK_TRAMPOLINE(tm_alloc_stack_malloc, tm_stack_impl_malloc, TM_SLOT_TO_RCX)
 TM_STACK_TRAMPOLINE(tm_alloc_stack_calloc, tm_stack_impl_calloc, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_new, tm_stack_impl_new, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_new_nothrow, tm_stack_impl_new_nothrow, TM_SLOT_TO_RCX)
 TM_STACK_TRAMPOLINE(tm_alloc_stack_aligned, tm_stack_impl_aligned, "")
 TM_STACK_TRAMPOLINE(tm_alloc_stack_realloc, tm_stack_impl_realloc, "")
 
