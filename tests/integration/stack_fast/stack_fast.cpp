@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Stack rules met within one or two frames (policies/stack-fast.yaml: one_top* -> hot for
-// malloc, calloc and aligned_alloc below 512 B, stack_depth 3): the stack path's hit then reads the set's fast entry
-// (interpose/sites.cpp, FastTrace) -- the site, one caller's return address, and the tier of
-// one interface's size interval.  Every allocation's tier is checked while the caller, the
+// malloc, calloc and aligned_alloc below 512 B, stack_depth 3): the stack path's hit then reads the site's fast entry
+// (its cache slot: runtime.hpp SiteSlot::st_*, sites.cpp fill_fast) -- one caller's return
+// address, and the heap of one interface's size interval.  Every allocation's tier is checked while the caller, the
 // size (either side of 512 B) and the interface (malloc or new from the same call
 // instruction; calloc, aligned_alloc) alternate, so that an entry answering for a caller, size or interface it was
 // not made for shows; with and without frame pointers, in threads, and with a signal handler
-// allocating at the same site while the interrupted thread is inside the stack path.
+// allocating at the same site while the interrupted thread is inside the stack path; and
+// operator new failing there (new-handler, bad_alloc, nothrow NULL).
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -147,6 +148,48 @@ long signal_test() {
   return bad + g_sig_bad.load() + (g_sig_count.load() < 200 ? 1 : 0);
 }
 
+// operator new at a stack site: its NULL handling is the stack path's, which it reaches by a
+// tail call (runtime.hpp new_result): the program's new-handler is called, then bad_alloc is
+// thrown through our frames; nothrow new returns NULL.  First from a fresh slot (a miss),
+// then from the stack site's slot; then ordinary sizes from the same stacks are placed as the
+// rule says (new: near).
+int g_handler_calls = 0;
+void handler_once() {
+  ++g_handler_calls;
+  std::set_new_handler(nullptr);
+}
+long new_failure_test() {
+  long bad = 0;
+  const size_t huge = size_t{1} << 62;
+  for (const Caller* c : {&kCallers[0], &kCallers[kPerBuild]})
+    for (int round = 0; round < 3; ++round) {
+      g_handler_calls = 0;
+      std::set_new_handler(handler_once);
+      bool thrown = false;
+      try {
+        c->fn(huge, 1);
+      } catch (const std::bad_alloc&) {
+        thrown = true;
+      }
+      std::set_new_handler(nullptr);
+      if (!thrown || g_handler_calls != 1) {
+        std::printf("FAIL: %s(2^62, new) round %d: %s, new-handler called %d times (expected bad_alloc, once)\n",
+                    c->name, round, thrown ? "bad_alloc" : "no exception", g_handler_calls);
+        ++bad;
+      }
+      if (void* p = c->fn(huge, 4)) {
+        std::printf("FAIL: %s(2^62, nothrow new) round %d: %p, expected NULL\n", c->name, round, p);
+        ++bad;
+      }
+      for (int how : {1, 4}) {
+        void* q = c->fn(100, how);
+        if (!q || !is(q, "near", c->name, 100, 1)) ++bad;
+        ::operator delete(q);
+      }
+    }
+  return bad;
+}
+
 }  // namespace
 
 int main() {
@@ -168,6 +211,9 @@ int main() {
     for (auto& t : ts) t.join();
     std::printf("four threads: %s\n", g_failures.load() ? "FAILED" : "ok");
   }
+  f = new_failure_test();
+  if (f) g_failures += f;
+  std::printf("operator new failing at a stack site: %s\n", f ? "FAILED" : "ok");
   f = signal_test();
   if (f) g_failures += f;
   std::printf("signal handler: %s\n", f ? "FAILED" : "ok");
