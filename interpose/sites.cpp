@@ -177,9 +177,25 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
   return w->n == w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
+// The rules a matched rule makes irrelevant (first match wins): after a rule that applies to
+// every size, a later rule naming no interface the first does not name can never decide.
+uint64_t shadowed_by(const CompiledPolicy* pol, uint64_t matched) {
+  uint64_t out = 0;
+  for (int i = 0; i < pol->nrules; ++i) {
+    if (!((matched >> i) & 1)) continue;
+    const PlanEntry& e = pol->rules[i].entry;
+    if (e.size_lo != 0 || e.size_hi != UINT64_MAX) continue;
+    for (int j = i + 1; j < pol->nrules; ++j)
+      if ((pol->rules[j].entry.apis & ~e.apis) == 0) out |= uint64_t{1} << j;
+  }
+  return out;
+}
+
 // The decision from a stack's return addresses (frames[0] is the allocation's call site):
 // skip wrapper frames, and collect stack-rule matches.  *used: how many frames the decision
-// depends on -- once every stack rule of the site has matched, outer frames cannot change it.
+// depends on -- once every stack rule of the site that can still decide has matched, outer
+// frames cannot change it (a rule shadowed by one matched before it need not be looked for:
+// a stack decided in one or two frames gets the fast entry even when later rules look deeper).
 const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, const CompiledPolicy* pol,
                               int* used) {
   int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
@@ -193,6 +209,7 @@ const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, co
     for (int j = k; j < n && j < k + depth; ++j) {
       bits |= resolve(tab, frames[j], pol)->stack_bits;
       *used = j + 1;
+      if (bits & need) need &= ~shadowed_by(pol, bits & need);
       if ((bits & need) == need) break;
     }
     mask = (mask & ~pol->stack_rule_mask) | (need & bits);

@@ -7,7 +7,8 @@
 // instruction; calloc, aligned_alloc) alternate, so that an entry answering for a caller, size or interface it was
 // not made for shows; with and without frame pointers, in threads, and with a signal handler
 // allocating at the same site while the interrupted thread is inside the stack path; and
-// operator new failing there (new-handler, bad_alloc, nothrow NULL).
+// operator new failing there (new-handler, bad_alloc, nothrow NULL).  With `shadow`, the same
+// under a policy whose later, deeper stack rule is shadowed for one_top* stacks.
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,8 @@ namespace {
 int (*tier_of)(const void*);
 const char* (*tier_name)(int);
 std::atomic<long> g_failures{0};
+// The tier of the callers that are not one_top*: near, or cold under stack-fast-shadow.yaml.
+const char* g_other_tier = "near";
 std::atomic<long> g_checked{0};
 
 const char* const kHow[] = {"malloc", "new", "calloc", "aligned_alloc"};
@@ -92,7 +95,8 @@ long alternate(int rounds, const Caller* callers, int ncallers) {
           size_t sz = n + (r % 3 == 0 && n < 511 ? r % 7 : 0);
           void* p = k.fn(sz, how);
           size_t eff = how == 3 ? (sz + 63) & ~size_t{63} : sz;  // the size the rule sees
-          if (shape(p, k.name, sz, how)) is(p, k.top && how != 1 && eff < 512 ? "hot" : "near", k.name, sz, how);
+          const char* want = !k.top ? g_other_tier : how != 1 && eff < 512 ? "hot" : "near";
+          if (shape(p, k.name, sz, how)) is(p, want, k.name, sz, how);
           if (how == 1) ::operator delete(p);
           else std::free(p);
           if (how == 2 && r == 0) {  // the next calloc of this size reuses a dirtied block
@@ -192,7 +196,11 @@ long new_failure_test() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // shadow: policies/stack-fast-shadow.yaml, where a later rule looking deeper (cold) is
+  // shadowed for one_top* stacks by an earlier rule for every size, so that those are still
+  // decided in two frames (sites.cpp shadowed_by), and decides the other callers.
+  if (argc > 1 && std::strcmp(argv[1], "shadow") == 0) g_other_tier = "cold";
   tier_of = reinterpret_cast<int (*)(const void*)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_of"));
   tier_name = reinterpret_cast<const char* (*)(int)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_name"));
   if (!tier_of || !tier_name) {
