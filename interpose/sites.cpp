@@ -453,21 +453,25 @@ __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t a
 // Past the fast entry: a miss of the hot path's cache (alloc_slow), or the recorded stacks
 // of the site's set (any depth, an entry point's own frame), else the walk.  Not cloned: its arguments stay in the registers stack_impl got them
 // in (a clone without malloc's x made the hit path shuffle them).
-template <Op kOp, NewKind kNew>
+// kSite: stack_impl found the slot to be the site's (a stack site whose fast entry did not
+// answer); otherwise this tells a miss of the hot path's cache from a stack site.
+template <Op kOp, NewKind kNew, bool kSite>
 __attribute__((noinline, noclone)) void* stack_miss(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e,
                                            uintptr_t rbp_e) {
   size_t align = kOp == kOpAligned ? x : 0;  // malloc, calloc: x is the slot
   void* old = kOp == kOpRealloc ? reinterpret_cast<void*>(x) : nullptr;
-  const SiteSlot& s = t_state.cache[site_hash(ra)];
-  if constexpr (kOp == kOpMalloc || kOp == kOpCalloc) {  // operator new too (kOpMalloc)
-    if (TM_UNLIKELY(x != reinterpret_cast<uintptr_t>(&s))) {  // the trampoline's hash is stale
-      diag::emit(diag::kError, "interpose/sites.cpp: TM_SLOT_TO_RCX found another slot than site_hash(): fix the trampoline");
-      abort();
+  if constexpr (!kSite) {
+    const SiteSlot& s = t_state.cache[site_hash(ra)];
+    if constexpr (kOp == kOpMalloc || kOp == kOpCalloc) {  // operator new too (kOpMalloc)
+      if (TM_UNLIKELY(x != reinterpret_cast<uintptr_t>(&s))) {  // the trampoline's hash is stale
+        diag::emit(diag::kError, "interpose/sites.cpp: TM_SLOT_TO_RCX found another slot than site_hash(): fix the trampoline");
+        abort();
+      }
     }
+    // Not a stack site: the hot path's cache missed.
+    if (TM_UNLIKELY(__atomic_load_n(&s.ra, __ATOMIC_RELAXED) != stack_key(ra)))
+      return new_result<kNew>(alloc_slow(size, ra, api, kOp, align, old), size, ra);
   }
-  // Not a stack site: the hot path's cache missed.
-  if (TM_UNLIKELY(__atomic_load_n(&s.ra, __ATOMIC_RELAXED) != stack_key(ra)))
-    return new_result<kNew>(alloc_slow(size, ra, api, kOp, align, old), size, ra);
   uintptr_t ret0 = *reinterpret_cast<const uintptr_t*>(rsp_e);
   const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e, api, size);
   if (TM_UNLIKELY(plan == nullptr)) {
@@ -497,16 +501,18 @@ TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t
       s.st_busy = 1;
       std::atomic_signal_fence(std::memory_order_seq_cst);
       uintptr_t base = s.st_rbp ? rbp_e : rsp_e;
-      bool hit = s.ra == stack_key(ra) && s.st_api == static_cast<uint8_t>(api) && size - s.st_lo < s.st_span &&
+      bool site = s.ra == stack_key(ra);
+      bool hit = site && s.st_api == static_cast<uint8_t>(api) && size - s.st_lo < s.st_span &&
                  *reinterpret_cast<const uintptr_t*>(base + static_cast<intptr_t>(s.st_off)) == s.st_pc1;
       mi_heap_t* h = s.heap;
       std::atomic_signal_fence(std::memory_order_seq_cst);
       s.st_busy = 0;
       if (TM_LIKELY(hit))
         return new_result<kNew>(from_heap<kOp>(h, size, ra, api, kOp == kOpAligned ? x : 0, nullptr), size, ra);
+      if (site) return stack_miss<kOp, kNew, true>(size, ra, api, x, rsp_e, rbp_e);
     }
   }
-  return stack_miss<kOp, kNew>(size, ra, api, x, rsp_e, rbp_e);
+  return stack_miss<kOp, kNew, false>(size, ra, api, x, rsp_e, rbp_e);
 }
 
 }  // namespace
