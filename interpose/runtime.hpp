@@ -51,8 +51,8 @@ struct alignas(64) SiteSlot {
   const SitePlan* plan;
   uint32_t lo2[kApiCount - 1];    // second interval of heap's tier (32-bit: beyond, the plan)
   uint32_t span2[kApiCount - 1];  // 0: none
-  // A stack site's slot (key stack_key(site): never a return address, so the lookup above
-  // misses it in the same compare as the key) holds its fast entry instead of the direct
+  // A stack site's slot (key stack_key(site): never a return address, so the hot path's key
+  // compare sends it on, with no other check) holds its fast entry instead of the direct
   // route (lim, lo2, span2 stay 0; plan is the site-free plan, for a reader that met the
   // slot torn by a signal handler): the last one- or two-frame stack recorded at the site,
   // with the heap (in `heap`) of the tier its plan gives interface st_api's sizes in
@@ -129,11 +129,6 @@ struct Req {
 /** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM.
  *  Arguments travel in registers (no Req built on the fast path's stack). */
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
-/** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
- *  cache slot's key is stack_key(site), and the hot path tail-calls alloc_stack's
- *  trampoline (sites.cpp), which finds the plan from the slot's fast entry, the thread's
- *  recorded stacks or the fast stack walk.  Every other miss of the cache goes the same way
- *  to alloc_slow. */
 /** What an operator new adds to malloc's contract: on NULL, the new-handler loop, then
  *  bad_alloc (kNewThrow) or NULL (kNewNothrow).  A template argument of the hot path (and
  *  of the stack path), so that operator new reaches the stack path by a tail call, like
@@ -155,6 +150,11 @@ extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_new_nothro
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_aligned(size_t size, uintptr_t ra, uint32_t api, size_t align);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_realloc(size_t size, uintptr_t ra, uint32_t api, void* old);
 namespace tiermalloc::rt {
+/** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
+ *  cache slot's key is stack_key(site), and the hot path tail-calls alloc_stack's
+ *  trampoline (sites.cpp), which finds the plan from the slot's fast entry, the thread's
+ *  recorded stacks or the fast stack walk.  Every other miss of the cache goes the same way
+ *  to alloc_slow. */
 template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
   static_assert(kNew == kNotNew || kOp == kOpMalloc, "operator new's stack path: the malloc form only");
