@@ -152,8 +152,10 @@ TM_SLOW_PATH void* retry_after_handler(size_t n, size_t align, uintptr_t ra) {
                            : allocate<kOpMalloc>(n < align ? align : n, ra, kApiNew, 0, nullptr);
 }
 
+}  // namespace
+
 // operator new: retry through the new-handler, then throw (or return NULL for nothrow).
-TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow) {
+TM_SLOW_PATH void* tiermalloc::rt::new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow) {
   if (!nothrow && t_relay.active) {  // the relayed request of a nothrow new (above)
     n = t_relay.n;
     align = t_relay.align;
@@ -180,13 +182,12 @@ TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow
   }
 }
 
-TM_FAST_PATH void* do_new(size_t n, uintptr_t ra) {
-  void* p = allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
-  return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, false);
-}
+namespace {
+
+// The NULL check inside allocate (kNew), so that a stack site's way is a tail call.
+TM_FAST_PATH void* do_new(size_t n, uintptr_t ra) { return allocate<kOpMalloc, kNewThrow>(n, ra, kApiNew, 0, nullptr); }
 TM_FAST_PATH void* do_new_nothrow(size_t n, uintptr_t ra) {
-  void* p = allocate<kOpMalloc>(n, ra, kApiNew, 0, nullptr);
-  return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, true);
+  return allocate<kOpMalloc, kNewNothrow>(n, ra, kApiNew, 0, nullptr);
 }
 TM_FAST_PATH void* do_new_aligned(size_t n, std::align_val_t al, uintptr_t ra) {
   size_t a = static_cast<size_t>(al);

@@ -91,12 +91,15 @@ const SitePlan* resolve_site(ThreadState& ts, uintptr_t ra) {
   if (!pol) return &g_boot_policy.plan;  // not cached: the policy is not published yet
   bool cacheable, by_stack;
   const SitePlan* plan = plan_for_site(ts, ra, pol, &cacheable, &by_stack);
-  if ((cacheable || by_stack) && !g_track) {  // tracking: never cached
-    SiteSlot& s = ts.cache[site_hash(ra)];
-    disarm(s);  // a stack site stays disarmed: arm_direct sees its tag, not its plan
+  // Tracking: never cached.  st_busy: a signal handler interrupted the stack path, which
+  // is reading or writing this slot.
+  SiteSlot& s = ts.cache[site_hash(ra)];
+  if ((cacheable || by_stack) && !g_track && !s.st_busy) {
+    disarm(s);  // a stack site stays disarmed (arm_direct does not find its key)
     s.heap = nullptr;
-    s.plan = cacheable ? plan : stack_site_tag();
-    s.ra = ra;
+    s.st_span = 0;  // no fast entry yet
+    s.plan = cacheable ? plan : &pol->plan;
+    s.ra = cacheable ? ra : stack_key(ra);
   }
   return plan;
 }

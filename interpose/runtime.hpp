@@ -70,10 +70,35 @@ struct alignas(64) SiteSlot {
   uint16_t span2[kApiCount - 1];  // 0: none
   uint16_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
   uint8_t tier3;
-  uint32_t lim_full[kApiCount - 1];  // lim before the clamp (TM_INLINE_POP), at most 4 GiB - 1
+  uint8_t st_busy;                // stack site's slot: see below
+  // A direct slot's lim_full, or a stack site's fast entry: a slot is one or the other.
+  // A stack site's slot (key stack_key(site): never a return address, so the hot path's key
+  // compare sends it on, with no other check) holds its fast entry instead of the direct
+  // route (lim, lo2, span2, hi3 stay 0; plan is the site-free plan, for a reader that met
+  // the slot torn by a signal handler -- such a reader may also read the entry as lim_full,
+  // which is why that route checks its heap): the last one- or two-frame stack recorded at
+  // the site, with the heap (in `heap`) of the tier its plan gives interface st_api's sizes
+  // in [st_lo, st_lo + st_span).  The stack matches when the caller's return address, at
+  // (rbp or the rsp at the stack path's entry) + st_off, is st_pc1.  Read and written with
+  // st_busy set (sites.cpp): a signal handler that allocates meanwhile leaves the slot as
+  // it is (slow path).  st_span 0: no entry.  disarm() zeroes the entry with lim_full.
+  union {
+    uint32_t lim_full[kApiCount - 1];  // lim before the clamp (TM_INLINE_POP), at most 4 GiB - 1
+    struct {
+      uintptr_t st_pc1;
+      uint32_t st_lo;
+      uint32_t st_span;
+      int32_t st_off;
+      uint8_t st_api;
+      uint8_t st_rbp;             // 1: st_off is from rbp, 0: from the entry's rsp
+    };
+  };
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
+/** The key of a stack site's slot: no return address (user space, below 2^63) is one. */
+TM_FAST_PATH uintptr_t stack_key(uintptr_t ra) { return ~ra; }
 static_assert(offsetof(SiteSlot, plan) < 64, "ra, heap, lim and plan share the first line");
+static_assert(sizeof(SiteSlot::lim_full) <= 24, "lim_full lies within the stack entry it shares room with");
 static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface");
 
 /** Where the slot's routes end (arm_direct clamps their bounds): MI_SMALL_SIZE_MAX + 1 with
@@ -138,22 +163,38 @@ struct Req {
 /** Slow path: set-up, site resolution, fallback chains, errno.  NULL means ENOMEM.
  *  Arguments travel in registers (no Req built on the fast path's stack). */
 TM_SLOW_PATH void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, void* old);
-/** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
- *  cache slot holds this tag instead of a plan, and the hot path tail-calls alloc_stack's
- *  trampoline (sites.cpp), which finds the plan with the fast stack walk and the thread's
- *  recorded stacks. */
-extern char g_stack_site_tag;
-TM_FAST_PATH const SitePlan* stack_site_tag() { return reinterpret_cast<const SitePlan*>(&g_stack_site_tag); }
+/** What an operator new adds to malloc's contract: on NULL, the new-handler loop, then
+ *  bad_alloc (kNewThrow) or NULL (kNewNothrow).  A template argument of the hot path (and
+ *  of the stack path), so that operator new reaches the stack path by a tail call, like
+ *  malloc: its fast entry is only read in the frame the call site's call made. */
+enum NewKind : uint8_t { kNotNew = 0, kNewThrow = 1, kNewNothrow = 2 };
+/** operator new's way when an allocation returned NULL (exports.cpp). */
+TM_SLOW_PATH void* new_failed(size_t n, size_t align, uintptr_t ra, bool nothrow);
+template <NewKind kNew>
+TM_FAST_PATH void* new_result(void* p, size_t n, uintptr_t ra) {
+  if constexpr (kNew == kNotNew) return p;
+  else return TM_LIKELY(p != nullptr) ? p : new_failed(n, 0, ra, kNew == kNewNothrow);
+}
 }  // namespace tiermalloc::rt
 // Assembly trampolines (sites.cpp): they pass the caller's stack pointer and rbp on.
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_malloc(size_t size, uintptr_t ra, uint32_t api);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_calloc(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_new(size_t size, uintptr_t ra, uint32_t api);
+extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_new_nothrow(size_t size, uintptr_t ra, uint32_t api);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_aligned(size_t size, uintptr_t ra, uint32_t api, size_t align);
 extern "C" __attribute__((visibility("hidden"))) void* tm_alloc_stack_realloc(size_t size, uintptr_t ra, uint32_t api, void* old);
 namespace tiermalloc::rt {
-template <Op kOp>
+/** A site whose tier depends on its callers (a stack rule may apply, or a wrapper): its
+ *  cache slot's key is stack_key(site), and the hot path tail-calls alloc_stack's
+ *  trampoline (sites.cpp), which finds the plan from the slot's fast entry, the thread's
+ *  recorded stacks or the fast stack walk.  Every other miss of the cache goes the same way
+ *  to alloc_slow. */
+template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* alloc_stack(size_t size, uintptr_t ra, uint32_t api, size_t align, void* old) {
-  if constexpr (kOp == kOpMalloc) return tm_alloc_stack_malloc(size, ra, api);
+  static_assert(kNew == kNotNew || kOp == kOpMalloc, "operator new's stack path: the malloc form only");
+  if constexpr (kNew == kNewThrow) return tm_alloc_stack_new(size, ra, api);
+  else if constexpr (kNew == kNewNothrow) return tm_alloc_stack_new_nothrow(size, ra, api);
+  else if constexpr (kOp == kOpMalloc) return tm_alloc_stack_malloc(size, ra, api);
   else if constexpr (kOp == kOpCalloc) return tm_alloc_stack_calloc(size, ra, api);
   else if constexpr (kOp == kOpAligned) return tm_alloc_stack_aligned(size, ra, api, align);
   else return tm_alloc_stack_realloc(size, ra, api, old);
@@ -256,8 +297,9 @@ TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, ui
 
 /** The hot path; the operation is a template argument so each entry point compiles to
  *  straight-line code.  ra -> slot -> (direct route) heap -> pop; other sizes and interfaces
- *  ask the slot's plan for the tier. */
-template <Op kOp>
+ *  ask the slot's plan for the tier.  kNew: operator new's NULL handling, done here (and on
+ *  the stack path) so that the stack path is a tail call. */
+template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
   ThreadState& ts = t_state;
   const SiteSlot& s = ts.cache[site_hash(ra)];
@@ -266,23 +308,28 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
       if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
-        return from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old);
+        return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old), size, ra);
       // The interval right after the first one, when it goes to another tier whose heap
       // this thread has (sizes below lim took the branch above).
-      if (size < s.hi3[k]) return from_heap<kOp, TM_INLINE_POP != 0>(ts.heap[s.tier3], size, ra, api, align, old);
+      if (size < s.hi3[k])
+        return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(ts.heap[s.tier3], size, ra, api, align, old), size, ra);
 #if TM_INLINE_POP
       // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
-      if (size < s.lim_full[k]) {
-        if constexpr (kOp == kOpMalloc) return heap_malloc_or_slow(direct, size, ra, api);
-        else return from_heap<kOp>(direct, size, ra, api, align, old);
+      // `direct` checked: a stack site's slot keeps its fast entry where lim_full lies, and a
+      // reader that met the slot re-keyed by a signal handler must not take it for a bound.
+      if (size < s.lim_full[k] && direct != nullptr) {
+        if constexpr (kOp == kOpMalloc) return new_result<kNew>(heap_malloc_or_slow(direct, size, ra, api), size, ra);
+        else return new_result<kNew>(from_heap<kOp>(direct, size, ra, api, align, old), size, ra);
       }
 #endif
     }
-    // Stack rules: a site decided by its callers, out of line (tail call).
-    if (TM_UNLIKELY(s.plan == stack_site_tag())) return alloc_stack<kOp>(size, ra, api, align, old);
-    return from_plan<kOp>(s.plan, size, ra, api, align, old);
+    return new_result<kNew>(from_plan<kOp>(s.plan, size, ra, api, align, old), size, ra);
   }
-  return alloc_slow(size, ra, api, kOp, align, old);
+  // Any other key: a stack site's (stack_key: decided by its callers), or a miss.  Both out
+  // of line through the stack path's trampoline (a tail call), which tells them apart when
+  // it reads the slot (a compare here cost the direct route an instruction) and hands a
+  // miss to alloc_slow.
+  return alloc_stack<kOp, kNew>(size, ra, api, align, old);
 }
 
 #if TM_INLINE_POP

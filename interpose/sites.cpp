@@ -14,6 +14,7 @@
 #include <unwind.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "interpose/diag.hpp"
@@ -176,9 +177,25 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
   return w->n == w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
+// The rules a matched rule makes irrelevant (first match wins): after a rule that applies to
+// every size, a later rule naming no interface the first does not name can never decide.
+uint64_t shadowed_by(const CompiledPolicy* pol, uint64_t matched) {
+  uint64_t out = 0;
+  for (int i = 0; i < pol->nrules; ++i) {
+    if (!((matched >> i) & 1)) continue;
+    const PlanEntry& e = pol->rules[i].entry;
+    if (e.size_lo != 0 || e.size_hi != UINT64_MAX) continue;
+    for (int j = i + 1; j < pol->nrules; ++j)
+      if ((pol->rules[j].entry.apis & ~e.apis) == 0) out |= uint64_t{1} << j;
+  }
+  return out;
+}
+
 // The decision from a stack's return addresses (frames[0] is the allocation's call site):
 // skip wrapper frames, and collect stack-rule matches.  *used: how many frames the decision
-// depends on -- once every stack rule of the site has matched, outer frames cannot change it.
+// depends on -- once every stack rule of the site that can still decide has matched, outer
+// frames cannot change it (a rule shadowed by one matched before it need not be looked for:
+// a stack decided in one or two frames gets the fast entry even when later rules look deeper).
 const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, const CompiledPolicy* pol,
                               int* used) {
   int depth = pol->stack_depth < 1 ? 1 : pol->stack_depth;
@@ -192,6 +209,7 @@ const SitePlan* decide_frames(SiteEntry* tab, const uintptr_t* frames, int n, co
     for (int j = k; j < n && j < k + depth; ++j) {
       bits |= resolve(tab, frames[j], pol)->stack_bits;
       *used = j + 1;
+      if (bits & need) need &= ~shadowed_by(pol, bits & need);
       if ((bits & need) == need) break;
     }
     mask = (mask & ~pol->stack_rule_mask) | (need & bits);
@@ -239,28 +257,8 @@ struct Trace {
   uintptr_t pc[kTraceFrames];
   unwind::Rule rule[kTraceFrames];
 };
-// The common case in a form the hit path reads without a loop: a recorded stack of the site
-// alone (n == 1) or of the site and one caller (n == 2, a kOk rule), with the tier its plan
-// gives one interface's sizes in [lo, lo + span).  The caller's return address is at
-// (rbp or the site frame's rsp) + off: the one load rewalk() would make.  n == 1 needs no
-// load; it is written as off = -8 from rsp, pc1 = site: the return address into the site,
-// which the hit path has already compared.  Filled from a recorded stack of that form that
-// just answered (per set: the last one); valid on its own (site, generation, caller), like a
-// Trace, so a deeper stack answering in the same set leaves it.  Written and read under busy.
-struct FastTrace {
-  uintptr_t site;  // 0: empty
-  uintptr_t pc1;
-  uint64_t lo;
-  uint64_t span;
-  int32_t off;
-  uint32_t gen;
-  uint32_t api;
-  uint8_t rbp;     // 1: off is from rbp, 0: from rsp
-  uint8_t tier;
-};
 struct TraceCache {
   Trace t[kTraceSets][kTraceWays];
-  FastTrace fast[kTraceSets];
   uint8_t next[kTraceSets];  // the way to record into next
   uint8_t mru[kTraceSets];   // the way that answered last: tried first
   uint8_t busy;
@@ -272,35 +270,53 @@ TM_FAST_PATH unsigned trace_set(uintptr_t ra) {
 }
 static_assert(kTraceSets == 8, "trace_set yields 3 bits");
 
-// Makes t (which just answered for interface api and this size) the set's fast entry, when
-// it has the form.  The caller holds tc.busy.
-void fill_fast(TraceCache& tc, unsigned set, const Trace& t, uint32_t api, size_t size) {
-  int64_t off = -8;
+void fill_slot(SiteSlot& s, const Trace& t, uint32_t api, size_t size, ThreadState& ts) {
+  int64_t off = 0;
   uint8_t rbp = 0;
   uintptr_t pc1 = t.site;
   if (t.n == 2 && t.rule[0].kind == unwind::kOk) {
     off = int64_t{t.rule[0].cfa_off} + t.rule[0].ra_off;
     rbp = t.rule[0].cfa_rbp;
+    if (!rbp) off += 8;  // the site frame's rsp is the entry's + 8
     pc1 = t.pc[1];
   } else if (t.n != 1) {
     return;
   }
-  if (off != static_cast<int32_t>(off)) return;
   const ApiPlan& a = t.plan->api[api_index(api)];
   unsigned i = 0;
   while (i < a.nbounds && size >= a.bound[i]) ++i;
   uint64_t lo = i ? a.bound[i - 1] : 0;
   uint64_t hi = i < a.nbounds ? a.bound[i] : ~uint64_t{0};
-  FastTrace& f = tc.fast[set];
-  f.pc1 = pc1;
-  f.lo = lo;
-  f.span = hi - lo;
-  f.off = static_cast<int32_t>(off);
-  f.gen = t.gen;
-  f.api = api;
-  f.rbp = rbp;
-  f.tier = a.tier[i];
-  f.site = t.site;
+  mi_heap_t* h = ts.heap[a.tier[i]];
+  s.st_span = 0;
+  if (off != static_cast<int32_t>(off) || lo > UINT32_MAX || !h) return;
+  s.heap = h;
+  s.st_pc1 = pc1;
+  s.st_lo = static_cast<uint32_t>(lo);
+  s.st_off = static_cast<int32_t>(off);
+  s.st_api = static_cast<uint8_t>(api);
+  s.st_rbp = rbp;
+  s.st_span = static_cast<uint32_t>(hi - lo < UINT32_MAX ? hi - lo : UINT32_MAX);
+}
+
+// The site's fast entry (its cache slot, runtime.hpp SiteSlot::st_*): a recorded stack t
+// that just answered for interface api and this size, when it is of the site alone (n == 1)
+// or of the site and one caller (n == 2, a kOk rule), becomes the one the hit path
+// (stack_impl) reads without a loop: the caller's return address is at (rbp or the rsp at
+// the trampoline's entry) + st_off -- the one load rewalk() would make; n == 1 needs none,
+// and is written as st_off = 0 from that rsp, st_pc1 = site: the return address into the
+// site, which the hit path compares anyway.  With the heap of the tier t's plan gives the
+// size's interval (32-bit bounds; beyond, no entry).  The slot must still be the site's
+// (stack_key) and the thread must have a heap of that tier.  Not while the slot is busy (a
+// signal handler interrupting the hit path on it).  The caller holds the cache's busy.
+void fill_fast(ThreadState& ts, const Trace& t, uint32_t api, size_t size) {
+  SiteSlot& s = ts.cache[site_hash(t.site)];
+  if (s.ra != stack_key(t.site) || s.st_busy) return;
+  s.st_busy = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  fill_slot(s, t, api, size, ts);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s.st_busy = 0;
 }
 
 // The entry points that call alloc_stack instead of tail-calling it (operator new checks the
@@ -373,7 +389,7 @@ const SitePlan* stack_plan_record(ThreadState& ts, uintptr_t ra, const unwind::R
     t.plan = plan;
     std::memcpy(t.pc, pcs + first, t.n * sizeof pcs[0]);
     std::memcpy(t.rule, rules + first, t.n * sizeof rules[0]);
-    fill_fast(tc, set, t, api, size);
+    fill_fast(ts, t, api, size);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tc.busy = 0;
@@ -402,6 +418,7 @@ TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintpt
     unwind::step_exact(*own, &rsp, &rbp, &pc);
     if (TM_UNLIKELY(pc != ra)) return nullptr;
   }
+  ThreadState& ts = t_state;
   TraceCache& tc = t_traces;
   if (TM_UNLIKELY(tc.busy)) return nullptr;  // a signal handler interrupting a lookup
   tc.busy = 1;
@@ -418,7 +435,7 @@ TM_FAST_PATH const SitePlan* stack_plan_hit(uintptr_t ra, uintptr_t ret0, uintpt
     plan = ways[w].plan;
     tc.mru[set] = static_cast<uint8_t>(w);
   }
-  if (plan) fill_fast(tc, set, ways[w], api, size);
+  if (plan) fill_fast(ts, ways[w], api, size);
   static_assert(kTraceWays == 2, "two ways probed");
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tc.busy = 0;
@@ -433,78 +450,109 @@ __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t a
   return alloc_slow(size, ra, api, kOp, align, old);
 }
 
-// Past the fast entry: the recorded stacks of the site's set (any depth, an entry point's own
-// frame), else the walk.
-template <Op kOp>
-__attribute__((noinline)) void* stack_miss(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e,
+// Past the fast entry: a miss of the hot path's cache (alloc_slow), or the recorded stacks
+// of the site's set (any depth, an entry point's own frame), else the walk.  Not cloned: its arguments stay in the registers stack_impl got them
+// in (a clone without malloc's x made the hit path shuffle them).
+// kSite: stack_impl found the slot to be the site's (a stack site whose fast entry did not
+// answer); otherwise this tells a miss of the hot path's cache from a stack site.
+template <Op kOp, NewKind kNew, bool kSite>
+__attribute__((noinline, noclone)) void* stack_miss(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e,
                                            uintptr_t rbp_e) {
-  size_t align = kOp == kOpAligned ? x : 0;
+  size_t align = kOp == kOpAligned ? x : 0;  // malloc, calloc: x is the slot
   void* old = kOp == kOpRealloc ? reinterpret_cast<void*>(x) : nullptr;
+  if constexpr (!kSite) {
+    const SiteSlot& s = t_state.cache[site_hash(ra)];
+    if constexpr (kOp == kOpMalloc || kOp == kOpCalloc) {  // operator new too (kOpMalloc)
+      if (TM_UNLIKELY(x != reinterpret_cast<uintptr_t>(&s))) {  // the trampoline's hash is stale
+        diag::emit(diag::kError, "interpose/sites.cpp: TM_SLOT_TO_RCX found another slot than site_hash(): fix the trampoline");
+        abort();
+      }
+    }
+    // Not a stack site: the hot path's cache missed.
+    if (TM_UNLIKELY(__atomic_load_n(&s.ra, __ATOMIC_RELAXED) != stack_key(ra)))
+      return new_result<kNew>(alloc_slow(size, ra, api, kOp, align, old), size, ra);
+  }
   uintptr_t ret0 = *reinterpret_cast<const uintptr_t*>(rsp_e);
   const SitePlan* plan = stack_plan_hit<kOp>(ra, ret0, rsp_e + 8, rbp_e, api, size);
   if (TM_UNLIKELY(plan == nullptr)) {
     unwind::Regs r{ret0 - 1, rsp_e + 8, rbp_e};  // the walk starts at the frame ret0 is in
-    return stack_slow<kOp>(size, ra, api, align, old, r);
+    return new_result<kNew>(stack_slow<kOp>(size, ra, api, align, old, r), size, ra);
   }
-  return from_plan<kOp>(plan, size, ra, api, align, old);
+  return new_result<kNew>(from_plan<kOp>(plan, size, ra, api, align, old), size, ra);
 }
 
-// Behind the trampolines: x is aligned_alloc's alignment or realloc's block; rsp_e and rbp_e
-// the registers at the trampoline's entry (rsp_e holds the return address).  The hit on the
-// set's fast entry is a leaf (its other ways are tail calls): the site is the frame the
-// trampoline returns to, the entry is this site's, of this generation and interface, the
-// size in its interval, and the caller's return address is the recorded one -- the same
-// comparisons as rewalk(), with the tier read from the entry instead of the plan.  busy as
-// in stack_plan_hit: a signal handler that records meanwhile cannot change what is read.
-template <Op kOp>
+// Behind the trampolines: x is aligned_alloc's alignment, realloc's block, or (malloc, calloc)
+// the site's cache slot; rsp_e and rbp_e the registers at the trampoline's entry
+// (rsp_e holds the return address).  The hit on the site's fast entry is a leaf (its other
+// ways are tail calls): the site is the frame the trampoline returns to, the slot is still
+// this site's (its key read again once st_busy is set: the hot path read it before), the
+// interface and size are the entry's, and the caller's return address is the recorded one
+// -- the same comparisons as rewalk(), with the heap read from the entry instead of the
+// plan.  st_busy: a signal handler that records or names a site meanwhile leaves the slot
+// alone, so what is read belongs together (the load at st_off follows the rule of this
+// site's code).  No generation: dlclose clears every slot's key (forget_sites).
+template <Op kOp, NewKind kNew>
 TM_FAST_PATH void* stack_impl(size_t size, uintptr_t ra, uint32_t api, uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) {
   if constexpr (kOp != kOpRealloc) {  // realloc also compares the block's tier: the other way
-    TraceCache& tc = t_traces;
-    const FastTrace& f = tc.fast[trace_set(ra)];
-    if (TM_LIKELY(*reinterpret_cast<const uintptr_t*>(rsp_e) == ra && !tc.busy)) {
-      tc.busy = 1;
+    ThreadState& ts = t_state;
+    // malloc, calloc, new: x is the slot (their trampolines find it); the others look it up.
+    SiteSlot& s = kOp == kOpAligned ? ts.cache[site_hash(ra)] : *reinterpret_cast<SiteSlot*>(x);
+    if (TM_LIKELY(*reinterpret_cast<const uintptr_t*>(rsp_e) == ra && !s.st_busy)) {
+      s.st_busy = 1;
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      uintptr_t base = f.rbp ? rbp_e : rsp_e + 8;
-      bool hit = f.site == ra && f.gen == unwind::generation() && f.api == api && size - f.lo < f.span &&
-                 *reinterpret_cast<const uintptr_t*>(base + static_cast<intptr_t>(f.off)) == f.pc1;
-      unsigned tier = f.tier;
+      uintptr_t base = s.st_rbp ? rbp_e : rsp_e;
+      bool site = s.ra == stack_key(ra);
+      bool hit = site && s.st_api == static_cast<uint8_t>(api) && size - s.st_lo < s.st_span &&
+                 *reinterpret_cast<const uintptr_t*>(base + static_cast<intptr_t>(s.st_off)) == s.st_pc1;
+      mi_heap_t* h = s.heap;
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      tc.busy = 0;
-      if (TM_LIKELY(hit)) {
-        mi_heap_t* h = t_state.heap[tier];
-        if (TM_LIKELY(h != nullptr)) return from_heap<kOp>(h, size, ra, api, x, nullptr);
-      }
+      s.st_busy = 0;
+      if (TM_LIKELY(hit))
+        return new_result<kNew>(from_heap<kOp>(h, size, ra, api, kOp == kOpAligned ? x : 0, nullptr), size, ra);
+      if (site) return stack_miss<kOp, kNew, true>(size, ra, api, x, rsp_e, rbp_e);
     }
   }
-  return stack_miss<kOp>(size, ra, api, x, rsp_e, rbp_e);
+  return stack_miss<kOp, kNew, false>(size, ra, api, x, rsp_e, rbp_e);
 }
 
 }  // namespace
 
-#define TM_STACK_IMPL(op, name)                                                                              \
+#define TM_STACK_IMPL(op, knew, name)                                                                        \
   extern "C" __attribute__((visibility("hidden"), used)) void* name(size_t size, uintptr_t ra, uint32_t api,  \
                                                                     uintptr_t x, uintptr_t rsp_e, uintptr_t rbp_e) { \
-    return stack_impl<op>(size, ra, api, x, rsp_e, rbp_e);                                                   \
+    return stack_impl<op, knew>(size, ra, api, x, rsp_e, rbp_e);                                             \
   }
-TM_STACK_IMPL(kOpMalloc, tm_stack_impl_malloc)
-TM_STACK_IMPL(kOpCalloc, tm_stack_impl_calloc)
-TM_STACK_IMPL(kOpAligned, tm_stack_impl_aligned)
-TM_STACK_IMPL(kOpRealloc, tm_stack_impl_realloc)
+TM_STACK_IMPL(kOpMalloc, kNotNew, tm_stack_impl_malloc)
+TM_STACK_IMPL(kOpCalloc, kNotNew, tm_stack_impl_calloc)
+TM_STACK_IMPL(kOpAligned, kNotNew, tm_stack_impl_aligned)
+TM_STACK_IMPL(kOpRealloc, kNotNew, tm_stack_impl_realloc)
+TM_STACK_IMPL(kOpMalloc, kNewThrow, tm_stack_impl_new)
+TM_STACK_IMPL(kOpMalloc, kNewNothrow, tm_stack_impl_new_nothrow)
 
 // The trampolines the hot path tail-calls (runtime.hpp alloc_stack): they hand on the stack
 // pointer and rbp as they are at entry, i.e. as the caller left them, in the fifth and sixth
 // argument registers (the first four are the request).  Two instructions and a jump; their
 // CFI is the default (CFA = rsp + 8), for an unwinder that meets one in a signal handler.
-#define TM_STACK_TRAMPOLINE(name, impl)                                                       \
+// malloc's, calloc's and operator new's also put the address of the site's cache slot in the
+// fourth (t_state.cache[site_hash(ra)]: the hash as runtime.hpp's, the TLS offset from the
+// GOT, as the hot path reads it; stack_miss checks it).  Computed here, not handed on by the
+// hot path: there, GCC then computes the slot's address twice, an instruction more on the
+// direct route.
+#define TM_STACK_TRAMPOLINE(name, impl, slot)                                                 \
   asm(".text\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name "\n\t.type " #name \
-      ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n\tjmp " #impl \
+      ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n" slot "\tjmp " #impl \
       "\n\t.cfi_endproc\n\t.size " #name ", .-" #name "\n");
-TM_STACK_TRAMPOLINE(tm_alloc_stack_malloc, tm_stack_impl_malloc)
-TM_STACK_TRAMPOLINE(tm_alloc_stack_calloc, tm_stack_impl_calloc)
-TM_STACK_TRAMPOLINE(tm_alloc_stack_aligned, tm_stack_impl_aligned)
-TM_STACK_TRAMPOLINE(tm_alloc_stack_realloc, tm_stack_impl_realloc)
-
-char g_stack_site_tag;
+#define TM_SLOT_TO_RCX                                                               \
+  "\timul $0x9E3779B1, %esi, %ecx\n\tshr $26, %ecx\n\tshl $7, %rcx\n\tadd %fs:0, %rcx\n" \
+  "\tadd _ZN10tiermalloc2rt7t_stateE@gottpoff(%rip), %rcx\n"
+static_assert(sizeof(SiteSlot) == 128 && kSiteCache == 64 && offsetof(ThreadState, cache) == 0,
+              "TM_SLOT_TO_RCX: slot = &t_state + (hash >> 26) * 128");
+TM_STACK_TRAMPOLINE(tm_alloc_stack_malloc, tm_stack_impl_malloc, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_calloc, tm_stack_impl_calloc, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_new, tm_stack_impl_new, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_new_nothrow, tm_stack_impl_new_nothrow, TM_SLOT_TO_RCX)
+TM_STACK_TRAMPOLINE(tm_alloc_stack_aligned, tm_stack_impl_aligned, "")
+TM_STACK_TRAMPOLINE(tm_alloc_stack_realloc, tm_stack_impl_realloc, "")
 
 const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolicy* pol, bool* cacheable,
                               bool* by_stack) {

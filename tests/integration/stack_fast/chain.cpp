@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Call chains whose stack rule is decided within one or two frames -- the recorded-stack
-// form the stack path's hit reads without a loop (interpose/sites.cpp, FastTrace) -- built
+// form the stack path's hit reads without a loop (its cache slot, interpose/sites.cpp fill_fast) -- built
 // with frame pointers (CHAIN=fp) and without (CHAIN=nofp: leaf's CFA is rsp-based; leaf_vla's
 // is rbp-based in both).  One call instruction in leaf reaches malloc or operator new (through a
 // pointer), so one site and one stack differ only by interface.
@@ -16,10 +16,12 @@ extern "C" {
 volatile int CAT(g_fast_sink, CHAIN);
 using AllocFn = void* (*)(size_t);
 // how: 0 malloc or 1 operator new (one call instruction, through a pointer), 2 calloc,
-// 3 aligned_alloc(64, n rounded up to 64).
+// 3 aligned_alloc(64, n rounded up to 64), 4 nothrow operator new.
 #define ALLOC(p, n, how)                                                                          \
   void* p;                                                                                        \
-  if ((how) >= 2) {                                                                               \
+  if ((how) == 4) {                                                                               \
+    p = ::operator new(n, std::nothrow);                                                          \
+  } else if ((how) >= 2) {                                                                        \
     p = (how) == 2 ? std::calloc(1, n) : std::aligned_alloc(64, ((n) + 63) & ~size_t{63});        \
   } else {                                                                                        \
     AllocFn f = (how) ? static_cast<AllocFn>(::operator new) : static_cast<AllocFn>(std::malloc); \

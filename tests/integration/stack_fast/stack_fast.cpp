@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Stack rules met within one or two frames (policies/stack-fast.yaml: one_top* -> hot for
-// malloc, calloc and aligned_alloc below 512 B, stack_depth 3): the stack path's hit then reads the set's fast entry
-// (interpose/sites.cpp, FastTrace) -- the site, one caller's return address, and the tier of
-// one interface's size interval.  Every allocation's tier is checked while the caller, the
+// malloc, calloc and aligned_alloc below 512 B, stack_depth 3): the stack path's hit then reads the site's fast entry
+// (its cache slot: runtime.hpp SiteSlot::st_*, sites.cpp fill_fast) -- one caller's return
+// address, and the heap of one interface's size interval.  Every allocation's tier is checked while the caller, the
 // size (either side of 512 B) and the interface (malloc or new from the same call
 // instruction; calloc, aligned_alloc) alternate, so that an entry answering for a caller, size or interface it was
 // not made for shows; with and without frame pointers, in threads, and with a signal handler
-// allocating at the same site while the interrupted thread is inside the stack path.
+// allocating at the same site while the interrupted thread is inside the stack path; and
+// operator new failing there (new-handler, bad_alloc, nothrow NULL).  With `shadow`, the same
+// under a policy whose later, deeper stack rule is shadowed for one_top* stacks.
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +39,8 @@ namespace {
 int (*tier_of)(const void*);
 const char* (*tier_name)(int);
 std::atomic<long> g_failures{0};
+// The tier of the callers that are not one_top*: near, or cold under stack-fast-shadow.yaml.
+const char* g_other_tier = "near";
 std::atomic<long> g_checked{0};
 
 const char* const kHow[] = {"malloc", "new", "calloc", "aligned_alloc"};
@@ -91,7 +95,8 @@ long alternate(int rounds, const Caller* callers, int ncallers) {
           size_t sz = n + (r % 3 == 0 && n < 511 ? r % 7 : 0);
           void* p = k.fn(sz, how);
           size_t eff = how == 3 ? (sz + 63) & ~size_t{63} : sz;  // the size the rule sees
-          if (shape(p, k.name, sz, how)) is(p, k.top && how != 1 && eff < 512 ? "hot" : "near", k.name, sz, how);
+          const char* want = !k.top ? g_other_tier : how != 1 && eff < 512 ? "hot" : "near";
+          if (shape(p, k.name, sz, how)) is(p, want, k.name, sz, how);
           if (how == 1) ::operator delete(p);
           else std::free(p);
           if (how == 2 && r == 0) {  // the next calloc of this size reuses a dirtied block
@@ -147,9 +152,55 @@ long signal_test() {
   return bad + g_sig_bad.load() + (g_sig_count.load() < 200 ? 1 : 0);
 }
 
+// operator new at a stack site: its NULL handling is the stack path's, which it reaches by a
+// tail call (runtime.hpp new_result): the program's new-handler is called, then bad_alloc is
+// thrown through our frames; nothrow new returns NULL.  First from a fresh slot (a miss),
+// then from the stack site's slot; then ordinary sizes from the same stacks are placed as the
+// rule says (new: near).
+int g_handler_calls = 0;
+void handler_once() {
+  ++g_handler_calls;
+  std::set_new_handler(nullptr);
+}
+long new_failure_test() {
+  long bad = 0;
+  const size_t huge = size_t{1} << 62;
+  for (const Caller* c : {&kCallers[0], &kCallers[kPerBuild]})
+    for (int round = 0; round < 3; ++round) {
+      g_handler_calls = 0;
+      std::set_new_handler(handler_once);
+      bool thrown = false;
+      try {
+        c->fn(huge, 1);
+      } catch (const std::bad_alloc&) {
+        thrown = true;
+      }
+      std::set_new_handler(nullptr);
+      if (!thrown || g_handler_calls != 1) {
+        std::printf("FAIL: %s(2^62, new) round %d: %s, new-handler called %d times (expected bad_alloc, once)\n",
+                    c->name, round, thrown ? "bad_alloc" : "no exception", g_handler_calls);
+        ++bad;
+      }
+      if (void* p = c->fn(huge, 4)) {
+        std::printf("FAIL: %s(2^62, nothrow new) round %d: %p, expected NULL\n", c->name, round, p);
+        ++bad;
+      }
+      for (int how : {1, 4}) {
+        void* q = c->fn(100, how);
+        if (!q || !is(q, "near", c->name, 100, 1)) ++bad;
+        ::operator delete(q);
+      }
+    }
+  return bad;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // shadow: policies/stack-fast-shadow.yaml, where a later rule looking deeper (cold) is
+  // shadowed for one_top* stacks by an earlier rule for every size, so that those are still
+  // decided in two frames (sites.cpp shadowed_by), and decides the other callers.
+  if (argc > 1 && std::strcmp(argv[1], "shadow") == 0) g_other_tier = "cold";
   tier_of = reinterpret_cast<int (*)(const void*)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_of"));
   tier_name = reinterpret_cast<const char* (*)(int)>(dlsym(RTLD_DEFAULT, "tiermalloc_tier_name"));
   if (!tier_of || !tier_name) {
@@ -168,6 +219,9 @@ int main() {
     for (auto& t : ts) t.join();
     std::printf("four threads: %s\n", g_failures.load() ? "FAILED" : "ok");
   }
+  f = new_failure_test();
+  if (f) g_failures += f;
+  std::printf("operator new failing at a stack site: %s\n", f ? "FAILED" : "ok");
   f = signal_test();
   if (f) g_failures += f;
   std::printf("signal handler: %s\n", f ? "FAILED" : "ok");
