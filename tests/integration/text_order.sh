@@ -3,8 +3,9 @@
 # text_order.sh LIB LIST BSSLIST: the preload library's code order and load-time layout
 # (issue 7, peak RSS; interpose/text-hot.ld and bss-big.ld, written by scripts/text-order.py;
 # CMakeLists.txt).
-#  1. Every function LIST names is a function of LIB (a renamed or removed one would silently
-#     fall among the cold code: regenerate the list).
+#  1. The functions LIST names are functions of LIB (a renamed or removed one would silently
+#     fall among the cold code: regenerate the list); fewer than a tenth may be missing (a
+#     build type or compiler that inlines them: noted).
 #  2. They lie together at the start of .text: from .text's first byte, spanning no more than
 #     their own sizes and 8 KiB (alignment, the few start-up pieces without a section of
 #     their own); malloc, free, operator new and the constructor among them.
@@ -34,7 +35,12 @@ nm -t d -S "$lib" | awk 'NF == 4 && $3 ~ /^[tTwW]$/ { b = $4; sub(/\..*/, "", b)
 echo "$names" | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) { seen[$3] = 1 }
   END { for (w in want) if (!(w in seen)) printf " %s", w }' - "$tmp" >"$tmp.missing"
 missing=$(cat "$tmp.missing"); rm -f "$tmp.missing"
-[ -z "$missing" ] || fail "functions named in $list that $lib does not have (regenerate it with scripts/text-order.py):$missing"
+# A few names may be inlined away under another build type or compiler (LTO decides): a note.
+# More than a tenth of the list gone means the code changed under it: regenerate it.
+nmiss=$(echo $missing | wc -w) nnames=$(echo "$names" | wc -l)
+[ $((nmiss * 10)) -lt "$nnames" ] ||
+  fail "$nmiss of the $nnames functions named in $list are not functions of $lib (regenerate it with scripts/text-order.py):$missing"
+[ -z "$missing" ] || echo "text_order: note: not in $lib (inlined in this build?):$missing"
 span=$(echo "$names" | awk -v t="$text" 'NR == FNR { want[$1] = 1; next }
   ($3 in want) { a = $1 + 0; s = $2 + 0; if (a + s > hi) hi = a + s; if (!lo || a < lo) lo = a; tot += s }
   END { printf "%d %d %d\n", lo, hi, tot }' - "$tmp" 2>/dev/null)
