@@ -9,7 +9,8 @@
 //     atexit handler) take the bootstrap buffer.
 //  2. The constructor: read the environment, read the compiled policy from the cache or (on
 //     a miss) have libtiermalloc-yaml.so parse and compile it (interpose/yaml_loader.cpp),
-//     build one arena per tier, publish.  Until then every allocation is plain.
+//     bind each tier's slot to its nodes, publish.  Until then every allocation is plain.
+//     A tier's arena is made at the first allocation routed to it (arena_of).
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -59,6 +60,17 @@ constexpr size_t kSegment = size_t{32} << 20;  // mimalloc's arena block and seg
 std::atomic<int> g_reserve_state{0};   // 0 none, 1 in progress, 2 done, 3 failed
 mi_arena_id_t g_arena[kMaxTiers];     // by slot
 std::atomic<uint32_t> g_arena_ok{0};   // bit i: slot i has an arena
+// A tier's slot is bound to its nodes at start-up (so a binding error is still reported
+// there), but its mimalloc arena -- the arena struct and its bitmaps, a page or two from the
+// OS -- is made at the first allocation routed to it (arena_of): a process that never uses
+// a tier (`true` uses none) pays nothing for it (issue 7).
+struct PendingArena {
+  void* start;
+  size_t size;
+};
+PendingArena g_pending[kMaxTiers];
+std::atomic<uint32_t> g_arena_pending{0};  // bit i: slot i is bound, its arena not made yet
+std::atomic<bool> g_arena_lock{false};      // making an arena (held across fork: atfork_*)
 int8_t g_view_slot[kMaxTiers][kMaxViews];  // `initiator: thread` views: tier, view -> slot
 
 constinit CompiledPolicy g_compiled{};
@@ -114,7 +126,13 @@ void on_thread_exit(void*) {
   ts.exits++;
 }
 
+void lock_arenas() {
+  while (g_arena_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void unlock_arenas() { g_arena_lock.store(false, std::memory_order_release); }
+
 void atfork_prepare() {
+  lock_arenas();  // first: making an arena takes nothing else of ours
   lock_registry();
   mmap_table_lock();
   own_table_lock();
@@ -127,6 +145,7 @@ void atfork_parent() {
   own_table_unlock();
   mmap_table_unlock();
   unlock_registry();
+  unlock_arenas();
 }
 void atfork_child() {
   tiermalloc_heap_pool_unlock();  // held by this thread in prepare: the pool is consistent
@@ -144,6 +163,7 @@ void atfork_child() {
   g_threads = self->registered ? self : nullptr;
   if (g_threads) self->next = self->prev = nullptr;
   g_registry_lock.store(false, std::memory_order_relaxed);
+  g_arena_lock.store(false, std::memory_order_relaxed);
 }
 
 bool make_arena(int slot, void* start, size_t size) {
@@ -204,7 +224,11 @@ bool build_slot(int slot, const CompiledTier& t, const NodeMask& nodes) {
     if (want < size) size = want;
   }
   int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, nodes);
-  if (err == 0 && make_arena(slot, start, size)) return true;
+  if (err == 0) {
+    g_pending[slot] = PendingArena{start, size};  // the arena itself: arena_of, on first use
+    g_arena_pending.fetch_or(1u << slot, std::memory_order_release);
+    return true;
+  }
   diag::Line l;
   l.s("tier '").s(t.name).s("': cannot bind memory to nodes ").s(policy::describe_nodes(nodes).c_str())
       .s(" (errno ").i(err).s(")");
@@ -375,7 +399,29 @@ bool arena_of(int tier, mi_arena_id_t* id) {
     for (int v = 0; v < t.nviews; ++v)
       if (t.view_initiator[v] == node && g_view_slot[tier][v] >= 0) slot = g_view_slot[tier][v];
   }
-  if (!(g_arena_ok.load(std::memory_order_acquire) & (1u << slot))) return false;
+  uint32_t bit = 1u << slot;
+  if (TM_UNLIKELY(!(g_arena_ok.load(std::memory_order_acquire) & bit))) {
+    if (!(g_arena_pending.load(std::memory_order_acquire) & bit)) return false;
+    // The slot's first allocation in this process: make its arena now (see g_pending).
+    ThreadState& ts = t_state;
+    ts.in_boot++;
+    lock_arenas();
+    bool made = true, made_now = false;
+    if (!(g_arena_ok.load(std::memory_order_acquire) & bit)) {
+      made = made_now = make_arena(slot, g_pending[slot].start, g_pending[slot].size);
+      // Not made (no memory for its bitmaps): asked again at the next first use; until
+      // then arena_of fails and the allocation takes the fallback chain.
+    }
+    unlock_arenas();
+    ts.in_boot--;
+    if (!made) return false;
+    if (made_now && diag::level() >= diag::kDebug) {
+      diag::Line l;
+      l.s("tier '").s(pol ? pol->tiers[g_slot_tier[slot]].name : "plain").s("': arena made at its first allocation (slot ")
+          .i(slot).s(")");
+      diag::emit(diag::kDebug, l);
+    }
+  }
   *id = g_arena[slot];
   return true;
 }
