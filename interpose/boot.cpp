@@ -291,9 +291,16 @@ void build_tier_arenas(CompiledPolicy& pol) {
 }
 
 std::string program_path() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  // A small buffer first: a 4 KiB one on the stack was one more page of the main thread's
+  // stack written by every process (issue 7); a longer path is read again into the heap.
+  char buf[256];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf);
+  if (n > 0 && static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
+  if (n <= 0) return std::string();
+  std::string p(4096, '\0');
+  n = readlink("/proc/self/exe", &p[0], p.size());
+  p.resize(n > 0 && static_cast<size_t>(n) < p.size() ? static_cast<size_t>(n) : 0);
+  return p;
 }
 
 void load_and_publish() {
