@@ -9,7 +9,8 @@
 //     atexit handler) take the bootstrap buffer.
 //  2. The constructor: read the environment, read the compiled policy from the cache or (on
 //     a miss) have libtiermalloc-yaml.so parse and compile it (interpose/yaml_loader.cpp),
-//     build one arena per tier, publish.  Until then every allocation is plain.
+//     bind each tier's slot to its nodes, publish.  Until then every allocation is plain.
+//     A tier's arena is made at the first allocation routed to it (arena_of).
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,8 +21,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -59,10 +62,41 @@ constexpr size_t kSegment = size_t{32} << 20;  // mimalloc's arena block and seg
 std::atomic<int> g_reserve_state{0};   // 0 none, 1 in progress, 2 done, 3 failed
 mi_arena_id_t g_arena[kMaxTiers];     // by slot
 std::atomic<uint32_t> g_arena_ok{0};   // bit i: slot i has an arena
+// A tier's slot is bound to its nodes at start-up (so a binding error is still reported
+// there), but its mimalloc arena -- the arena struct and its bitmaps, a page or two from the
+// OS -- is made at the first allocation routed to it (arena_of): a process that never uses
+// a tier (`true` uses none) pays nothing for it (issue 7).
+struct PendingArena {
+  void* start;
+  size_t size;
+};
+PendingArena g_pending[kMaxTiers];
+std::atomic<uint32_t> g_arena_pending{0};  // bit i: slot i is bound, its arena not made yet
+std::atomic<bool> g_arena_lock{false};      // making an arena (held across fork: atfork_*)
 int8_t g_view_slot[kMaxTiers][kMaxViews];  // `initiator: thread` views: tier, view -> slot
 
 constinit CompiledPolicy g_compiled{};
 std::atomic<const CompiledPolicy*> g_policy{nullptr};
+
+// A policy read from the cache is read in two parts: its tiers in the constructor (they are
+// bound there, and their errors reported), its rules, plans and CPU table -- eight pages of
+// g_compiled -- at the first call of policy(), i.e. the first allocation (or mapping, or the
+// statistics' start).  A program that allocates nothing (`true`) never writes them (issue 7).
+// Until then g_policy is null; the thread that finishes the read allocates plain meanwhile.
+// cache_read_rest's arguments, the file's name and the key, in one block of the plain heap
+// (one block pins one page of it against release_boot_pages; a std::string each, and a copy
+// of the settings, pinned ten).
+struct RestOfPolicy {
+  size_t file_len, key_len;
+  char bytes[];  // the file's name, then the key
+  std::string file() const { return std::string(bytes, file_len); }
+  std::string key() const { return std::string(bytes + file_len, key_len); }
+};
+RestOfPolicy* g_rest = nullptr;
+std::atomic<bool> g_rest_pending{false};
+std::atomic<bool> g_rest_lock{false};
+std::atomic<const ThreadState*> g_rest_reader{nullptr};
+constexpr size_t kRestFrom = offsetof(CompiledPolicy, nrules);
 
 pthread_key_t g_exit_key;
 std::atomic<bool> g_registry_lock{false};
@@ -114,7 +148,19 @@ void on_thread_exit(void*) {
   ts.exits++;
 }
 
+void lock_arenas() {
+  while (g_arena_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void unlock_arenas() { g_arena_lock.store(false, std::memory_order_release); }
+
+void lock_rest() {
+  while (g_rest_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void unlock_rest() { g_rest_lock.store(false, std::memory_order_release); }
+
 void atfork_prepare() {
+  lock_rest();    // first: reading the rest of the policy allocates (plain) and may make a heap
+  lock_arenas();  // making an arena takes nothing else of ours
   lock_registry();
   mmap_table_lock();
   own_table_lock();
@@ -127,6 +173,8 @@ void atfork_parent() {
   own_table_unlock();
   mmap_table_unlock();
   unlock_registry();
+  unlock_arenas();
+  unlock_rest();
 }
 void atfork_child() {
   tiermalloc_heap_pool_unlock();  // held by this thread in prepare: the pool is consistent
@@ -144,6 +192,8 @@ void atfork_child() {
   g_threads = self->registered ? self : nullptr;
   if (g_threads) self->next = self->prev = nullptr;
   g_registry_lock.store(false, std::memory_order_relaxed);
+  g_arena_lock.store(false, std::memory_order_relaxed);
+  g_rest_lock.store(false, std::memory_order_relaxed);
 }
 
 bool make_arena(int slot, void* start, size_t size) {
@@ -204,7 +254,11 @@ bool build_slot(int slot, const CompiledTier& t, const NodeMask& nodes) {
     if (want < size) size = want;
   }
   int err = topo::bind_range(start, size_t{1} << g_shift, t.mode, nodes);
-  if (err == 0 && make_arena(slot, start, size)) return true;
+  if (err == 0) {
+    g_pending[slot] = PendingArena{start, size};  // the arena itself: arena_of, on first use
+    g_arena_pending.fetch_or(1u << slot, std::memory_order_release);
+    return true;
+  }
   diag::Line l;
   l.s("tier '").s(t.name).s("': cannot bind memory to nodes ").s(policy::describe_nodes(nodes).c_str())
       .s(" (errno ").i(err).s(")");
@@ -250,6 +304,10 @@ void build_tier_arenas(CompiledPolicy& pol) {
     }
     if (!build_slot(i, t, t.nodes)) t.available = false;  // its allocations take the fallback chain
   }
+}
+
+// The rules' side of build_tier_arenas, once the rules are there (see g_rest).
+void redirect_rules(CompiledPolicy& pol) {
   // A rule whose tier just failed must not send allocations there: the slow path would
   // then fall back on every call.  Redirect it the way compile did.
   for (int i = 0; i < pol.nrules; ++i) {
@@ -263,14 +321,26 @@ void build_tier_arenas(CompiledPolicy& pol) {
     r.entry.tier = to;
   }
   if (!pol.tiers[pol.plan.default_tier].available) pol.plan.default_tier = 0;
+  // No rules, default tier 0: the plan is all zeros already (plain_policy); building it again
+  // would store zeros, and make its pages resident, in every process without a policy.
+  if (pol.nrules == 0 && pol.plan.default_tier == 0 && pol.plan.nentries == 0) return;
   build_plan(pol, pol.site_free_mask, &pol.plan);
 }
 
 std::string program_path() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  // A small buffer first: a 4 KiB one on the stack was one more page of the main thread's
+  // stack written by every process (issue 7); a longer path is read again into the heap.
+  char buf[256];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf);
+  if (n > 0 && static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
+  if (n <= 0) return std::string();
+  std::string p(4096, '\0');
+  n = readlink("/proc/self/exe", &p[0], p.size());
+  p.resize(n > 0 && static_cast<size_t>(n) < p.size() ? static_cast<size_t>(n) : 0);
+  return p;
 }
+
+policy::Settings settings_from_env();
 
 void load_and_publish() {
   if (const char* l = tm_getenv("TIERMALLOC_LOG")) {
@@ -284,24 +354,8 @@ void load_and_publish() {
   retain_configure(tm_getenv("TIERMALLOC_RETAIN_MIB"));
   bool strict = env_is(tm_getenv("TIERMALLOC_STRICT"), "1");
 
-  policy::Settings s;
-  const char* path = tm_getenv("TIERMALLOC_POLICY");
-  s.policy_path = path ? path : "";
-  s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
-  if (const char* thr = tm_getenv("TIERMALLOC_HBW_THRESHOLD")) {
-    char* end;
-    double v = strtod(thr, &end);
-    if (end == thr || *end || v <= 0) diag::emit(diag::kWarn, "TIERMALLOC_HBW_THRESHOLD: expected a bandwidth in MB/s; ignored");
-    else s.hbw_threshold = v;
-  }
-  s.program = program_path();
-  if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
-  if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
-  // The compiled policy is kept between processes (policy/cache.hpp): no YAML parsing when a
-  // process with the same policy, settings and machine has run before.
-  if (!getauxval(AT_SECURE))
-    s.cache_dir = policy::default_cache_dir(tm_getenv("TIERMALLOC_CACHE"), tm_getenv("TIERMALLOC_CACHE_DIR"),
-                                            tm_getenv("XDG_RUNTIME_DIR"));
+  policy::Settings s = settings_from_env();
+  s.cache_read_upto = kRestFrom;  // the rest at the first allocation (g_rest)
   std::vector<std::string> errors, notes;
   policy::LoadInfo info;
   policy::LoadResult res = policy::load_policy_with(compile_in_helper, s, &g_compiled, &errors, &notes, &info);
@@ -321,6 +375,23 @@ void load_and_publish() {
   }
   for (const auto& n : notes) diag::emit(diag::kWarn, n.c_str());
   build_tier_arenas(g_compiled);
+  bool deferred = res == policy::LoadResult::kLoaded && info.rest_deferred;
+  if (deferred) {
+    const std::string& f = info.cache_file;
+    const std::string& k = info.cache_key;
+    void* m = std::malloc(sizeof(RestOfPolicy) + f.size() + k.size());
+    if (m) {
+      g_rest = static_cast<RestOfPolicy*>(m);
+      g_rest->file_len = f.size();
+      g_rest->key_len = k.size();
+      std::memcpy(g_rest->bytes, f.data(), f.size());
+      std::memcpy(g_rest->bytes + f.size(), k.data(), k.size());
+    } else {
+      deferred = false;  // no memory for the arguments: the rest now
+      if (!policy::cache_read_rest(f, k, kRestFrom, &g_compiled))
+        std::memset(reinterpret_cast<char*>(&g_compiled) + kRestFrom, 0, sizeof g_compiled - kRestFrom);  // plain
+    }
+  }
   if (res == policy::LoadResult::kLoaded && diag::level() >= diag::kInfo) {  // describe_nodes is not free
     for (int i = 1; i < g_compiled.ntiers; ++i) {
       diag::Line l;
@@ -332,7 +403,79 @@ void load_and_publish() {
       diag::emit(diag::kInfo, l);
     }
   }
+  if (deferred) {
+    g_rest_pending.store(true, std::memory_order_release);
+    return;
+  }
+  redirect_rules(g_compiled);
   g_policy.store(&g_compiled, std::memory_order_release);
+}
+
+policy::Settings settings_from_env() {
+  policy::Settings s;
+  const char* path = tm_getenv("TIERMALLOC_POLICY");
+  s.policy_path = path ? path : "";
+  s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
+  if (const char* thr = tm_getenv("TIERMALLOC_HBW_THRESHOLD")) {
+    char* end;
+    double v = strtod(thr, &end);
+    if (end == thr || *end || v <= 0) diag::emit(diag::kWarn, "TIERMALLOC_HBW_THRESHOLD: expected a bandwidth in MB/s; ignored");
+    else s.hbw_threshold = v;
+  }
+  s.program = program_path();
+  if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
+  if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
+  // The compiled policy is kept between processes (policy/cache.hpp): no YAML parsing when a
+  // process with the same policy, settings and machine has run before.
+  if (!getauxval(AT_SECURE))
+    s.cache_dir = policy::default_cache_dir(tm_getenv("TIERMALLOC_CACHE"), tm_getenv("TIERMALLOC_CACHE_DIR"),
+                                            tm_getenv("XDG_RUNTIME_DIR"));
+  return s;
+}
+
+// The rest of a cached policy (g_rest), read by the first caller of policy().
+void read_rest_of_policy() {
+  const std::string file = g_rest->file();
+  char* rest = reinterpret_cast<char*>(&g_compiled) + kRestFrom;
+  if (policy::cache_read_rest(file, g_rest->key(), kRestFrom, &g_compiled)) return;
+  // Removed (or replaced by another key's) since the constructor: compiled again, without
+  // the cache, from the settings of the environment as it is now.
+  policy::Settings s = settings_from_env();
+  diag::Line l;
+  l.s("policy: ").s(file.c_str()).s(" is gone or changed since start-up; compiling ").s(s.policy_path.c_str()).s(" again");
+  diag::emit(diag::kInfo, l);
+  auto* full = new (std::nothrow) CompiledPolicy;
+  std::vector<std::string> errors, notes;
+  s.cache_dir.clear();
+  if (full && policy::load_policy_with(compile_in_helper, s, full, &errors, &notes, nullptr) ==
+                  policy::LoadResult::kLoaded && full->ntiers == g_compiled.ntiers) {
+    std::memcpy(rest, reinterpret_cast<char*>(full) + kRestFrom, sizeof g_compiled - kRestFrom);
+  } else {
+    for (const auto& e : errors) diag::emit(diag::kError, e.c_str());
+    diag::emit(diag::kWarn, "policy not applied; allocations are plain");
+    std::memset(rest, 0, sizeof g_compiled - kRestFrom);  // no rules: everything to the plain tier
+  }
+  delete full;
+}
+
+const CompiledPolicy* finish_policy() {
+  const ThreadState* self = &t_state;
+  if (g_rest_reader.load(std::memory_order_relaxed) == self) return nullptr;  // its own allocations: plain
+  lock_rest();
+  if (!g_policy.load(std::memory_order_acquire) && g_rest_pending.load(std::memory_order_acquire)) {
+    int saved = errno;
+    g_rest_reader.store(self, std::memory_order_relaxed);
+    read_rest_of_policy();
+    redirect_rules(g_compiled);
+    g_policy.store(&g_compiled, std::memory_order_release);
+    g_rest_pending.store(false, std::memory_order_release);
+    g_rest_reader.store(nullptr, std::memory_order_relaxed);
+    std::free(g_rest);
+    g_rest = nullptr;
+    errno = saved;
+  }
+  unlock_rest();
+  return g_policy.load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -370,17 +513,43 @@ bool arena_of(int tier, mi_arena_id_t* id) {
     // `initiator: thread`: the view of the node this thread runs on now (its first
     // allocation from the tier; the heap, and so the choice, stays with the thread).
     int cpu = sched_getcpu();
-    int node = cpu >= 0 && cpu < kMaxCpus ? pol->cpu_node[cpu] : -1;
+    int node = cpu >= 0 && cpu < kMaxCpus ? pol->cpu_node[cpu] - 1 : -1;  // stored as node + 1
     const CompiledTier& t = pol->tiers[tier];
     for (int v = 0; v < t.nviews; ++v)
       if (t.view_initiator[v] == node && g_view_slot[tier][v] >= 0) slot = g_view_slot[tier][v];
   }
-  if (!(g_arena_ok.load(std::memory_order_acquire) & (1u << slot))) return false;
+  uint32_t bit = 1u << slot;
+  if (TM_UNLIKELY(!(g_arena_ok.load(std::memory_order_acquire) & bit))) {
+    if (!(g_arena_pending.load(std::memory_order_acquire) & bit)) return false;
+    // The slot's first allocation in this process: make its arena now (see g_pending).
+    ThreadState& ts = t_state;
+    ts.in_boot++;
+    lock_arenas();
+    bool made = true, made_now = false;
+    if (!(g_arena_ok.load(std::memory_order_acquire) & bit)) {
+      made = made_now = make_arena(slot, g_pending[slot].start, g_pending[slot].size);
+      // Not made (no memory for its bitmaps): asked again at the next first use; until
+      // then arena_of fails and the allocation takes the fallback chain.
+    }
+    unlock_arenas();
+    ts.in_boot--;
+    if (!made) return false;
+    if (made_now && diag::level() >= diag::kDebug) {
+      diag::Line l;
+      l.s("tier '").s(pol ? pol->tiers[g_slot_tier[slot]].name : "plain").s("': arena made at its first allocation (slot ")
+          .i(slot).s(")");
+      diag::emit(diag::kDebug, l);
+    }
+  }
   *id = g_arena[slot];
   return true;
 }
 
-const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire); }
+const CompiledPolicy* policy() {
+  const CompiledPolicy* p = g_policy.load(std::memory_order_acquire);
+  if (TM_LIKELY(p != nullptr) || !g_rest_pending.load(std::memory_order_acquire)) return p;
+  return finish_policy();  // the first allocation under a cached policy: its rules (g_rest)
+}
 
 void thread_attach(ThreadState& ts) {
   ts.in_boot++;

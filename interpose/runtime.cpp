@@ -121,16 +121,17 @@ mi_heap_t* heap_of(ThreadState& ts, int tier) {
 
 // Arms the slot of ra (when it holds plan) for the hot path's direct route: for every
 // interface whose first size interval goes to the same tier as api's, sizes below that
-// interval's bound go to this thread's heap of that tier -- made now if need be, so that a
-// site whose first allocation went elsewhere (a large block first) is armed all the same.
-// A transient tier has no heap: not armed.  Called by the slow path only.
+// interval's bound go to this thread's heap of that tier, if the thread has one: a site
+// whose first allocation went elsewhere (a large block first) is armed at its first
+// allocation from that tier instead, so that one allocation makes one tier's arena and heap,
+// not two (issue 7).  A transient tier has no heap: not armed.  Slow path only.
 void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t api) {
   SiteSlot& s = ts.cache[site_hash(ra)];
   if (g_track || s.ra != ra || s.plan != plan) return;  // not cached (or tracking)
   unsigned tier = plan->api[api_index(api)].tier[0];
   const CompiledPolicy* pol = policy();
   if (!pol || (tier > 0 && pol->tiers[tier].transient)) return;
-  mi_heap_t* h = heap_of(ts, tier);
+  mi_heap_t* h = ts.heap[tier];
   if (!h) return;
   s.heap = h;
   // The interval after the first (api's), when it goes to another tier that has an arena and

@@ -327,7 +327,7 @@ struct OwnFrame {
   std::atomic<uint8_t> ready;
   unwind::Rule rule;
 };
-OwnFrame g_own[4][kOwnFrames];
+constinit OwnFrame g_own[4][kOwnFrames];  // constinit: not written by start-up code (issue 7)
 std::atomic<uintptr_t> g_own_pending[4];  // a return address alloc_stack met without a rule
 
 void learn_own_frame(Op op) {

@@ -2,6 +2,10 @@
 // policy/load.cpp -- settings -> parsed model -> compiled policy, for this machine.
 #include "policy/load.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 
@@ -13,14 +17,29 @@
 namespace tiermalloc::policy {
 namespace {
 
+// Read straight into *out: no stdio FILE and no 8 KiB buffer on the stack, two more pages of
+// the main thread's stack that every process under a policy wrote (issue 7).
 bool read_text(const std::string& path, std::string* out) {
-  FILE* f = std::fopen(path.c_str(), "re");
-  if (!f) return false;
-  char buf[8192];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
-  bool ok = !std::ferror(f);
-  std::fclose(f);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  size_t chunk = fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : 4096;
+  bool ok = true;
+  for (;;) {
+    size_t have = out->size();
+    out->resize(have + chunk);
+    ssize_t n = read(fd, &(*out)[have], chunk);
+    int err = errno;
+    out->resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n > 0) {
+      chunk = 4096;
+      continue;
+    }
+    if (n < 0 && err == EINTR) continue;
+    ok = n == 0;  // end of file; otherwise a read error (a directory: EISDIR)
+    break;
+  }
+  close(fd);
   return ok;
 }
 
@@ -68,7 +87,7 @@ LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy
         have_machine = true;
         key = cache_key(text, s.policy_path, s.hbw_threshold, s.sysfs_root, overrides_text(s.overrides), machine);
         std::vector<std::string> programs, cached_notes;
-        if (cache_read(s.cache_dir, key, out, &cached_notes, &programs, &info->cache_file)) {
+        if (cache_read(s.cache_dir, key, out, &cached_notes, &programs, &info->cache_file, s.cache_read_upto)) {
           info->from_cache = true;
           if (!program_matches(programs, s.program)) {  // `programs:` is decided per process
             plain_policy(out);
@@ -76,6 +95,10 @@ LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy
             return LoadResult::kPlain;
           }
           notes->insert(notes->end(), cached_notes.begin(), cached_notes.end());
+          if (s.cache_read_upto < sizeof(CompiledPolicy)) {
+            info->rest_deferred = true;
+            info->cache_key = std::move(key);
+          }
           refresh_bind_budgets(machine, out);
           return LoadResult::kLoaded;
         }
