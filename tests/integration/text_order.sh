@@ -7,8 +7,8 @@
 #     fall among the cold code: regenerate the list); fewer than a tenth may be missing (a
 #     build type or compiler that inlines them: noted).
 #  2. They lie together at the start of .text: from .text's first byte, spanning no more than
-#     their own sizes and 8 KiB (alignment, the few start-up pieces without a section of
-#     their own); malloc, free, operator new and the constructor among them.
+#     their own sizes, 16 bytes of alignment each and 8 KiB (the few start-up pieces
+#     without a section of their own); malloc, free, operator new and the constructor among them.
 #  3. DT_FINI, which ld.so calls at every exit, is tm_fini_nop among them (not crti's _fini,
 #     the last bytes of the text).
 #  4. The relative relocations are packed (DT_RELR).
@@ -48,7 +48,8 @@ set -- $span
 lo=${1:-0} hi=${2:-0} tot=${3:-0}
 [ "$tot" -gt 0 ] || fail "could not measure the listed functions (nm -t d -S $lib)"
 [ "$lo" -lt $((text + 4096)) ] || fail "the listed functions start at $lo, not at the start of .text ($text)"
-[ $((hi - text)) -le $((tot + 8192)) ] ||
+nfun=$(echo "$names" | wc -l)
+[ $((hi - text)) -le $((tot + 16 * nfun + 8192)) ] ||
   fail "the listed functions ($tot bytes) are spread over $((hi - text)) bytes from the start of .text ($text): is $list INCLUDEd first in .text (build/tiermalloc.lds)?"
 
 fini=$(readelf -d "$lib" | awk '$2 == "(FINI)" { print $3 }')
