@@ -21,10 +21,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -77,26 +75,6 @@ int8_t g_view_slot[kMaxTiers][kMaxViews];  // `initiator: thread` views: tier, v
 
 constinit CompiledPolicy g_compiled{};
 std::atomic<const CompiledPolicy*> g_policy{nullptr};
-
-// A policy read from the cache is read in two parts: its tiers in the constructor (they are
-// bound there, and their errors reported), its rules, plans and CPU table -- eight pages of
-// g_compiled -- at the first call of policy(), i.e. the first allocation (or mapping, or the
-// statistics' start).  A program that allocates nothing (`true`) never writes them (issue 7).
-// Until then g_policy is null; the thread that finishes the read allocates plain meanwhile.
-// cache_read_rest's arguments, the file's name and the key, in one block of the plain heap
-// (one block pins one page of it against release_boot_pages; a std::string each, and a copy
-// of the settings, pinned ten).
-struct RestOfPolicy {
-  size_t file_len, key_len;
-  char bytes[];  // the file's name, then the key
-  std::string file() const { return std::string(bytes, file_len); }
-  std::string key() const { return std::string(bytes + file_len, key_len); }
-};
-RestOfPolicy* g_rest = nullptr;
-std::atomic<bool> g_rest_pending{false};
-std::atomic<bool> g_rest_lock{false};
-std::atomic<const ThreadState*> g_rest_reader{nullptr};
-constexpr size_t kRestFrom = offsetof(CompiledPolicy, nrules);
 
 pthread_key_t g_exit_key;
 std::atomic<bool> g_registry_lock{false};
@@ -153,14 +131,8 @@ void lock_arenas() {
 }
 void unlock_arenas() { g_arena_lock.store(false, std::memory_order_release); }
 
-void lock_rest() {
-  while (g_rest_lock.exchange(true, std::memory_order_acquire)) sched_yield();
-}
-void unlock_rest() { g_rest_lock.store(false, std::memory_order_release); }
-
 void atfork_prepare() {
-  lock_rest();    // first: reading the rest of the policy allocates (plain) and may make a heap
-  lock_arenas();  // making an arena takes nothing else of ours
+  lock_arenas();  // first: making an arena takes nothing else of ours
   lock_registry();
   mmap_table_lock();
   own_table_lock();
@@ -174,7 +146,6 @@ void atfork_parent() {
   mmap_table_unlock();
   unlock_registry();
   unlock_arenas();
-  unlock_rest();
 }
 void atfork_child() {
   tiermalloc_heap_pool_unlock();  // held by this thread in prepare: the pool is consistent
@@ -193,7 +164,6 @@ void atfork_child() {
   if (g_threads) self->next = self->prev = nullptr;
   g_registry_lock.store(false, std::memory_order_relaxed);
   g_arena_lock.store(false, std::memory_order_relaxed);
-  g_rest_lock.store(false, std::memory_order_relaxed);
 }
 
 bool make_arena(int slot, void* start, size_t size) {
@@ -304,10 +274,6 @@ void build_tier_arenas(CompiledPolicy& pol) {
     }
     if (!build_slot(i, t, t.nodes)) t.available = false;  // its allocations take the fallback chain
   }
-}
-
-// The rules' side of build_tier_arenas, once the rules are there (see g_rest).
-void redirect_rules(CompiledPolicy& pol) {
   // A rule whose tier just failed must not send allocations there: the slow path would
   // then fall back on every call.  Redirect it the way compile did.
   for (int i = 0; i < pol.nrules; ++i) {
@@ -321,9 +287,6 @@ void redirect_rules(CompiledPolicy& pol) {
     r.entry.tier = to;
   }
   if (!pol.tiers[pol.plan.default_tier].available) pol.plan.default_tier = 0;
-  // No rules, default tier 0: the plan is all zeros already (plain_policy); building it again
-  // would store zeros, and make its pages resident, in every process without a policy.
-  if (pol.nrules == 0 && pol.plan.default_tier == 0 && pol.plan.nentries == 0) return;
   build_plan(pol, pol.site_free_mask, &pol.plan);
 }
 
@@ -340,8 +303,6 @@ std::string program_path() {
   return p;
 }
 
-policy::Settings settings_from_env();
-
 void load_and_publish() {
   if (const char* l = tm_getenv("TIERMALLOC_LOG")) {
     if (env_is(l, "error")) diag::set_level(diag::kError);
@@ -354,8 +315,24 @@ void load_and_publish() {
   retain_configure(tm_getenv("TIERMALLOC_RETAIN_MIB"));
   bool strict = env_is(tm_getenv("TIERMALLOC_STRICT"), "1");
 
-  policy::Settings s = settings_from_env();
-  s.cache_read_upto = kRestFrom;  // the rest at the first allocation (g_rest)
+  policy::Settings s;
+  const char* path = tm_getenv("TIERMALLOC_POLICY");
+  s.policy_path = path ? path : "";
+  s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
+  if (const char* thr = tm_getenv("TIERMALLOC_HBW_THRESHOLD")) {
+    char* end;
+    double v = strtod(thr, &end);
+    if (end == thr || *end || v <= 0) diag::emit(diag::kWarn, "TIERMALLOC_HBW_THRESHOLD: expected a bandwidth in MB/s; ignored");
+    else s.hbw_threshold = v;
+  }
+  s.program = program_path();
+  if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
+  if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
+  // The compiled policy is kept between processes (policy/cache.hpp): no YAML parsing when a
+  // process with the same policy, settings and machine has run before.
+  if (!getauxval(AT_SECURE))
+    s.cache_dir = policy::default_cache_dir(tm_getenv("TIERMALLOC_CACHE"), tm_getenv("TIERMALLOC_CACHE_DIR"),
+                                            tm_getenv("XDG_RUNTIME_DIR"));
   std::vector<std::string> errors, notes;
   policy::LoadInfo info;
   policy::LoadResult res = policy::load_policy_with(compile_in_helper, s, &g_compiled, &errors, &notes, &info);
@@ -375,23 +352,6 @@ void load_and_publish() {
   }
   for (const auto& n : notes) diag::emit(diag::kWarn, n.c_str());
   build_tier_arenas(g_compiled);
-  bool deferred = res == policy::LoadResult::kLoaded && info.rest_deferred;
-  if (deferred) {
-    const std::string& f = info.cache_file;
-    const std::string& k = info.cache_key;
-    void* m = std::malloc(sizeof(RestOfPolicy) + f.size() + k.size());
-    if (m) {
-      g_rest = static_cast<RestOfPolicy*>(m);
-      g_rest->file_len = f.size();
-      g_rest->key_len = k.size();
-      std::memcpy(g_rest->bytes, f.data(), f.size());
-      std::memcpy(g_rest->bytes + f.size(), k.data(), k.size());
-    } else {
-      deferred = false;  // no memory for the arguments: the rest now
-      if (!policy::cache_read_rest(f, k, kRestFrom, &g_compiled))
-        std::memset(reinterpret_cast<char*>(&g_compiled) + kRestFrom, 0, sizeof g_compiled - kRestFrom);  // plain
-    }
-  }
   if (res == policy::LoadResult::kLoaded && diag::level() >= diag::kInfo) {  // describe_nodes is not free
     for (int i = 1; i < g_compiled.ntiers; ++i) {
       diag::Line l;
@@ -403,79 +363,7 @@ void load_and_publish() {
       diag::emit(diag::kInfo, l);
     }
   }
-  if (deferred) {
-    g_rest_pending.store(true, std::memory_order_release);
-    return;
-  }
-  redirect_rules(g_compiled);
   g_policy.store(&g_compiled, std::memory_order_release);
-}
-
-policy::Settings settings_from_env() {
-  policy::Settings s;
-  const char* path = tm_getenv("TIERMALLOC_POLICY");
-  s.policy_path = path ? path : "";
-  s.disable = env_is(tm_getenv("TIERMALLOC_DISABLE"), "1");
-  if (const char* thr = tm_getenv("TIERMALLOC_HBW_THRESHOLD")) {
-    char* end;
-    double v = strtod(thr, &end);
-    if (end == thr || *end || v <= 0) diag::emit(diag::kWarn, "TIERMALLOC_HBW_THRESHOLD: expected a bandwidth in MB/s; ignored");
-    else s.hbw_threshold = v;
-  }
-  s.program = program_path();
-  if (const char* root = tm_getenv("TIERMALLOC_SYSFS_ROOT")) s.sysfs_root = root;
-  if (!getauxval(AT_SECURE)) s.overrides = policy::overrides_from_environ(environ);
-  // The compiled policy is kept between processes (policy/cache.hpp): no YAML parsing when a
-  // process with the same policy, settings and machine has run before.
-  if (!getauxval(AT_SECURE))
-    s.cache_dir = policy::default_cache_dir(tm_getenv("TIERMALLOC_CACHE"), tm_getenv("TIERMALLOC_CACHE_DIR"),
-                                            tm_getenv("XDG_RUNTIME_DIR"));
-  return s;
-}
-
-// The rest of a cached policy (g_rest), read by the first caller of policy().
-void read_rest_of_policy() {
-  const std::string file = g_rest->file();
-  char* rest = reinterpret_cast<char*>(&g_compiled) + kRestFrom;
-  if (policy::cache_read_rest(file, g_rest->key(), kRestFrom, &g_compiled)) return;
-  // Removed (or replaced by another key's) since the constructor: compiled again, without
-  // the cache, from the settings of the environment as it is now.
-  policy::Settings s = settings_from_env();
-  diag::Line l;
-  l.s("policy: ").s(file.c_str()).s(" is gone or changed since start-up; compiling ").s(s.policy_path.c_str()).s(" again");
-  diag::emit(diag::kInfo, l);
-  auto* full = new (std::nothrow) CompiledPolicy;
-  std::vector<std::string> errors, notes;
-  s.cache_dir.clear();
-  if (full && policy::load_policy_with(compile_in_helper, s, full, &errors, &notes, nullptr) ==
-                  policy::LoadResult::kLoaded && full->ntiers == g_compiled.ntiers) {
-    std::memcpy(rest, reinterpret_cast<char*>(full) + kRestFrom, sizeof g_compiled - kRestFrom);
-  } else {
-    for (const auto& e : errors) diag::emit(diag::kError, e.c_str());
-    diag::emit(diag::kWarn, "policy not applied; allocations are plain");
-    std::memset(rest, 0, sizeof g_compiled - kRestFrom);  // no rules: everything to the plain tier
-  }
-  delete full;
-}
-
-const CompiledPolicy* finish_policy() {
-  const ThreadState* self = &t_state;
-  if (g_rest_reader.load(std::memory_order_relaxed) == self) return nullptr;  // its own allocations: plain
-  lock_rest();
-  if (!g_policy.load(std::memory_order_acquire) && g_rest_pending.load(std::memory_order_acquire)) {
-    int saved = errno;
-    g_rest_reader.store(self, std::memory_order_relaxed);
-    read_rest_of_policy();
-    redirect_rules(g_compiled);
-    g_policy.store(&g_compiled, std::memory_order_release);
-    g_rest_pending.store(false, std::memory_order_release);
-    g_rest_reader.store(nullptr, std::memory_order_relaxed);
-    std::free(g_rest);
-    g_rest = nullptr;
-    errno = saved;
-  }
-  unlock_rest();
-  return g_policy.load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -513,7 +401,7 @@ bool arena_of(int tier, mi_arena_id_t* id) {
     // `initiator: thread`: the view of the node this thread runs on now (its first
     // allocation from the tier; the heap, and so the choice, stays with the thread).
     int cpu = sched_getcpu();
-    int node = cpu >= 0 && cpu < kMaxCpus ? pol->cpu_node[cpu] - 1 : -1;  // stored as node + 1
+    int node = cpu >= 0 && cpu < kMaxCpus ? pol->cpu_node[cpu] : -1;
     const CompiledTier& t = pol->tiers[tier];
     for (int v = 0; v < t.nviews; ++v)
       if (t.view_initiator[v] == node && g_view_slot[tier][v] >= 0) slot = g_view_slot[tier][v];
@@ -545,11 +433,7 @@ bool arena_of(int tier, mi_arena_id_t* id) {
   return true;
 }
 
-const CompiledPolicy* policy() {
-  const CompiledPolicy* p = g_policy.load(std::memory_order_acquire);
-  if (TM_LIKELY(p != nullptr) || !g_rest_pending.load(std::memory_order_acquire)) return p;
-  return finish_policy();  // the first allocation under a cached policy: its rules (g_rest)
-}
+const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire); }
 
 void thread_attach(ThreadState& ts) {
   ts.in_boot++;

@@ -83,13 +83,12 @@ bool read_at(int fd, size_t off, size_t n, std::string* out) {
 // page-sized buffer: a page that is zero in the file and in *out is not written (most of a
 // policy is unused rule and tier slots, and the preload library's copy lives in .bss, so
 // such pages are never touched: ~100 KiB less resident memory per process).
-// Bytes [from, to) of the policy only (the rest at the first allocation: cache.hpp).
-bool read_policy_at(int fd, size_t off, CompiledPolicy* out, size_t from = 0, size_t to = sizeof(CompiledPolicy)) {
+bool read_policy_at(int fd, size_t off, CompiledPolicy* out) {
   constexpr size_t kPage = 4096;
   alignas(16) unsigned char buf[kPage];
   auto* dst = reinterpret_cast<unsigned char*>(out);
-  const size_t size = to;
-  size_t pos = from;
+  const size_t size = sizeof(CompiledPolicy);
+  size_t pos = 0;
   while (pos < size) {
     // Chunks end at page boundaries of *out.
     size_t n = kPage - (reinterpret_cast<uintptr_t>(dst + pos) & (kPage - 1));
@@ -199,8 +198,7 @@ std::string cache_key(const std::string& policy_text, const std::string& policy_
 }
 
 bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* out, std::vector<std::string>* notes,
-                std::vector<std::string>* programs, std::string* file, size_t upto) {
-  if (upto > sizeof(CompiledPolicy)) upto = sizeof(CompiledPolicy);
+                std::vector<std::string>* programs, std::string* file) {
   std::string path = file_for(dir, key);
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
@@ -235,36 +233,13 @@ bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* 
     close(fd);
     return false;
   }
-  ok = read_policy_at(fd, head, out, 0, upto);
+  ok = read_policy_at(fd, head, out);
   close(fd);
   if (!ok) return false;
   notes->insert(notes->end(), n.begin(), n.end());
   *programs = std::move(progs);
   if (file) *file = path;
   return true;
-}
-
-bool cache_read_rest(const std::string& file, const std::string& key, size_t from, CompiledPolicy* out) {
-  if (from > sizeof(CompiledPolicy)) return false;
-  int fd = open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return false;
-  // The same checks as cache_read: the file may have been replaced since (by another
-  // process's copy of the same key: the same policy) or removed.
-  struct stat st {};
-  const size_t head = sizeof kMagic + sizeof(uint64_t) + key.size() + sizeof(uint64_t);
-  std::string data;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0 &&
-            st.st_size < (64 << 20) && static_cast<size_t>(st.st_size) >= head + sizeof(CompiledPolicy) &&
-            read_at(fd, 0, head, &data);
-  if (ok) {
-    Reader r{data};
-    char magic[sizeof kMagic];
-    ok = r.take(magic, sizeof magic) && std::memcmp(magic, kMagic, sizeof magic) == 0 && r.equals(key) &&
-         r.u64() == sizeof(CompiledPolicy);
-  }
-  ok = ok && read_policy_at(fd, head, out, from, sizeof(CompiledPolicy));
-  close(fd);
-  return ok;
 }
 
 bool cache_write(const std::string& dir, const std::string& key, const CompiledPolicy& c,

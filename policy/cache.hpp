@@ -28,13 +28,7 @@ std::string cache_key(const std::string& policy_text, const std::string& policy_
  *  one file serves every program); false (and nothing changed) unless the file is ours
  *  (owner, regular, not a link, closed to others), complete and holds exactly this key. */
 bool cache_read(const std::string& dir, const std::string& key, CompiledPolicy* out, std::vector<std::string>* notes,
-                std::vector<std::string>* programs, std::string* file, size_t upto = sizeof(CompiledPolicy));
-// UPTO < sizeof(CompiledPolicy): only the policy's first UPTO bytes are read (the preload
-// library reads the tiers at start-up, the rules and plans at the first allocation: a program
-// that allocates nothing never writes those pages, issue 7); cache_read_rest reads the others
-// from FILE, with the same checks (the file may have been replaced or removed meanwhile:
-// false, and *out's bytes from FROM on are then unspecified).
-bool cache_read_rest(const std::string& file, const std::string& key, size_t from, CompiledPolicy* out);
+                std::vector<std::string>* programs, std::string* file);
 
 /** Writes it (a temporary file renamed into place: readers see all or nothing).  Creates DIR
  *  (mode 0700) if needed; refuses a DIR that is not a directory owned by us, closed to others. */

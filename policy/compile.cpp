@@ -59,11 +59,10 @@ void plain_policy(CompiledPolicy* out) {
   copy_name(out->tiers[0].name, kNameLen, kPlainTier);
   out->tiers[0].available = true;
   copy_name(out->tiers[0].why, sizeof out->tiers[0].why, "plain allocation, no binding");
-  // The rest of a plain policy is zero, as the memory now is: no plan entries, default tier 0
-  // (the interfaces' plans: no bounds, tier 0), on_exhausted kFallback, no CPU's node known.
-  // Not stored again: a store of zero would still make the preload library's .bss pages
-  // resident (issue 7; the cached policy's rest is read only at the first allocation).
-  static_assert(static_cast<int>(OnExhausted::kFallback) == 0, "a zeroed policy falls back");
+  out->plan.default_tier = 0;
+  out->plan.build_api_plans();
+  out->on_exhausted = OnExhausted::kFallback;
+  for (auto& c : out->cpu_node) c = -1;
 }
 
 void refresh_bind_budgets(const topo::Machine& machine, CompiledPolicy* c) {
@@ -86,7 +85,7 @@ bool compile_policy(const PolicySpec& spec, const topo::Machine& machine, Compil
   c.on_exhausted = spec.on_exhausted;
   for (const auto& n : machine.nodes)
     for (int cpu : n.cpu_ids)
-      if (cpu >= 0 && cpu < kMaxCpus) c.cpu_node[cpu] = static_cast<int16_t>(n.id + 1);
+      if (cpu >= 0 && cpu < kMaxCpus) c.cpu_node[cpu] = static_cast<int16_t>(n.id);
 
   if (static_cast<int>(spec.tiers.size()) > kMaxTiers - 1)
     problem(spec.tiers[kMaxTiers - 1].loc, "too many tiers (at most " + std::to_string(kMaxTiers - 1) + ")");

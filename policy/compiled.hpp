@@ -178,8 +178,7 @@ struct CompiledPolicy {
   uint8_t nwrappers;        // `wrappers:` globs: such frames are skipped to find the call site
   char wrappers[kMaxWrappers][kPatternLen];
   SitePlan plan;            // the plan of a site no call-site rule matches
-  int16_t cpu_node[kMaxCpus];  // CPU -> its node + 1, for per-thread tiers (0: unknown, so that a
-                               // plain policy's table is zero: issue 7, pages not written)
+  int16_t cpu_node[kMaxCpus];  // CPU -> node, for per-thread tiers (-1 unknown)
   char source[256];         // the policy file, for messages and statistics
 };
 

@@ -87,7 +87,7 @@ LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy
         have_machine = true;
         key = cache_key(text, s.policy_path, s.hbw_threshold, s.sysfs_root, overrides_text(s.overrides), machine);
         std::vector<std::string> programs, cached_notes;
-        if (cache_read(s.cache_dir, key, out, &cached_notes, &programs, &info->cache_file, s.cache_read_upto)) {
+        if (cache_read(s.cache_dir, key, out, &cached_notes, &programs, &info->cache_file)) {
           info->from_cache = true;
           if (!program_matches(programs, s.program)) {  // `programs:` is decided per process
             plain_policy(out);
@@ -95,10 +95,6 @@ LoadResult load_policy_with(CompileFn compile, const Settings& s, CompiledPolicy
             return LoadResult::kPlain;
           }
           notes->insert(notes->end(), cached_notes.begin(), cached_notes.end());
-          if (s.cache_read_upto < sizeof(CompiledPolicy)) {
-            info->rest_deferred = true;
-            info->cache_key = std::move(key);
-          }
           refresh_bind_budgets(machine, out);
           return LoadResult::kLoaded;
         }

@@ -20,9 +20,6 @@ struct Settings {
   std::string sysfs_root;    // TIERMALLOC_SYSFS_ROOT: a test's stand-in for /sys/devices/system/node
   EnvOverrides overrides;    // TIERMALLOC_RULES, _DEFAULT_TIER, _TIER_<NAME>_LIMIT, _TRANSIENT_PATH
   std::string cache_dir;     // where compiled policies are kept between processes (policy/cache.hpp); "" = none
-  // A policy read from the cache: only the bytes before this offset now (the tiers), the
-  // rest later with cache_read_rest (LoadInfo::rest_deferred).  sizeof(CompiledPolicy): all.
-  size_t cache_read_upto = sizeof(CompiledPolicy);
 };
 
 /** How load_policy got its result. */
@@ -30,8 +27,6 @@ struct LoadInfo {
   bool from_cache = false;   // read back from the cache (no parsing, no compiling)
   bool cached = false;       // compiled, and written to the cache
   std::string cache_file;    // the file read
-  bool rest_deferred = false;  // read from the cache up to Settings::cache_read_upto only
-  std::string cache_key;     // then: the key, for cache_read_rest
 };
 
 enum class LoadResult {

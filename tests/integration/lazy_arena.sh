@@ -7,9 +7,7 @@
 #    (TIERMALLOC_STATS) still list the three tiers with their nodes and zero allocations;
 #  - one allocation of 2 MiB (rule `large` -> cold) makes exactly one arena, cold's (the
 #    site's small sizes go to near, whose heap is not made to arm the site);
-#  - one of 16 bytes (rule `tiny` -> near) exactly one, near's;
-#  - the policy's rules, read from the cache at the first allocation, are compiled again
-#    (one line says so) when the cache file was removed after start-up: 2 MiB still to cold.
+#  - one of 16 bytes (rule `tiny` -> near) exactly one, near's.
 # Prints "lazy_arena: ok" or one line naming what differed.
 set -u
 lib=$1 prog=$2 policy=$3 dir=$4
@@ -38,19 +36,6 @@ for case in none:0: 2097152:1:cold 16:1:near; do
   fi
 done
 grep -q "policy: compiled form read from" "$dir/anone.log" || fail "$dir/anone.log: the policy was not read from the cache"
-# The cached policy's rules are read at the first allocation: a cache file removed before it
-# is compiled again (one line says so) and the block still goes to cold.
-run warm2 none  # the cache file again
-out=$(env LD_PRELOAD="$lib" TIERMALLOC_POLICY="$policy" TIERMALLOC_CACHE_DIR="$dir/cache" TIERMALLOC_LOG=debug \
-      "$prog" 2097152 "$dir/cache" 2>"$dir/gone.log") || fail "$prog 2097152 $dir/cache: exit status $? (expected 0)"
-[ "$out" = "lazy_arena: done" ] || fail "$prog 2097152 $dir/cache: printed '$out', expected 'lazy_arena: done'"
-grep -q "policy: compiled form read from" "$dir/gone.log" || fail "$dir/gone.log: the policy was not read from the cache"
-grep -q "is gone or changed since start-up; compiling $policy again" "$dir/gone.log" ||
-  fail "$dir/gone.log: no line saying the policy is compiled again"
-# (The helper library's loading leaves ld.so allocations of its own after it: near's arena.)
-grep -q "tier 'cold': arena made" "$dir/gone.log" ||
-  fail "$prog 2097152 $dir/cache: cold's arena not made: $(grep 'arena made' "$dir/gone.log")"
-
 # A tier never used is still reported, with its nodes and zero allocations (the statistics
 # thread's own start, which allocates, is not counted).
 run stats none TIERMALLOC_STATS="$dir/stats.json"

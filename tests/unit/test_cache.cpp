@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -265,52 +264,4 @@ TEST(PolicyCache, HitTouchesOnlyPagesWithData) {
   EXPECT_GT(rss_kb, 0) << "no Rss line for the mapping at " << start;
   EXPECT_LE(rss_kb, total_kb / 3) << rss_kb << " of " << total_kb << " KiB resident";
   munmap(r, len + 2 * page);
-}
-
-// The preload library reads a cached policy in two parts (interpose/boot.cpp, issue 7): the
-// tiers at start-up, the rules, plans and CPU table at the first allocation.  Together they
-// are the policy compiled from YAML, byte for byte; the first part leaves the rest untouched;
-// a file removed or holding another key in between is refused.
-TEST(PolicyCache, TiersFirstRestLater) {
-  Env e;
-  static CompiledPolicy a, b;
-  LoadInfo i1, i2;
-  ASSERT_EQ(load(e.settings(), &a, &i1), LoadResult::kLoaded);
-  ASSERT_TRUE(i1.cached);
-  EXPECT_FALSE(i1.rest_deferred);
-  const size_t from = offsetof(CompiledPolicy, nrules);
-  Settings s = e.settings();
-  s.cache_read_upto = from;
-  ASSERT_EQ(load(s, &b, &i2), LoadResult::kLoaded);
-  ASSERT_TRUE(i2.from_cache);
-  ASSERT_TRUE(i2.rest_deferred);
-  EXPECT_EQ(std::memcmp(&a, &b, from), 0) << "the tiers differ from the compiled ones";
-  const auto* rest = reinterpret_cast<const unsigned char*>(&b) + from;
-  size_t nonzero = 0;
-  for (size_t k = 0; k < sizeof b - from; ++k) nonzero += rest[k] != 0;
-  EXPECT_EQ(nonzero, 0u) << "the first part wrote bytes after offset " << from;
-  EXPECT_EQ(b.nrules, 0);
-  ASSERT_EQ(a.nrules, 1);
-
-  ASSERT_TRUE(cache_read_rest(i2.cache_file, i2.cache_key, from, &b));
-  EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
-  EXPECT_EQ(b.nrules, 1);
-  EXPECT_STREQ(b.rules[0].name, "big");
-  EXPECT_EQ(b.rules[0].entry.size_lo, 1ull << 20);
-  EXPECT_EQ(b.rules[0].entry.tier, tier_named(b, "far"));
-  EXPECT_EQ(b.plan.default_tier, tier_named(b, "near"));
-  EXPECT_EQ(b.plan.nentries, 1);
-  EXPECT_EQ(b.plan.api[api_index(kApiMalloc)].nbounds, 1);
-  EXPECT_EQ(b.plan.api[api_index(kApiMalloc)].bound[0], 1ull << 20);
-  EXPECT_EQ(b.cpu_node[0], 1);  // node 0, stored as node + 1
-  EXPECT_EQ(b.cpu_node[2], 0);  // no such CPU
-  EXPECT_STREQ(b.source, a.source);
-
-  // Another key (another policy text, say): refused.
-  std::string other = i2.cache_key;
-  other.back() ^= 1;
-  EXPECT_FALSE(cache_read_rest(i2.cache_file, other, from, &b));
-  // Removed: refused.
-  ASSERT_EQ(unlink(i2.cache_file.c_str()), 0);
-  EXPECT_FALSE(cache_read_rest(i2.cache_file, i2.cache_key, from, &b));
 }
