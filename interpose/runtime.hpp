@@ -5,8 +5,8 @@
 // site cache; a size in one of the slot's routes for the interface it was armed for goes
 // straight to the heap the route holds (malloc below the first bound: 23 instructions with
 // mimalloc's pop, against its own 16); any other asks the site's plan for a tier (a few
-// compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system call, nothing allocated of
-// our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
+// compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system
+// call, nothing allocated of our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
 //
 // Memory layout: one address-space reservation holds one slot per tier (slot i at
@@ -53,9 +53,10 @@ inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cac
  *  elsewhere; armed only when the thread has that heap already.  With the inlined pop
  *  (TM_INLINE_POP) these three routes end at MI_SMALL_SIZE_MAX (arm_direct clamps the
  *  bounds), so malloc's pop needs no size check; a larger size is checked against the
- *  first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier lookup on the way to mimalloc's pop.  One bound set per interface,
- *  since one return address can reach several entry points (calls through a function
- *  pointer) whose plans differ; an interface whose first interval goes to another tier
+ *  first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier
+ *  lookup on the way to mimalloc's pop.  One bound set per interface, since one return
+ *  address can reach several entry points (calls through a function pointer) whose plans
+ *  differ; an interface whose first interval goes to another tier
  *  keeps lim 0.  Armed by the slow path (arm_direct); disarm() (a fresh slot) sends every
  *  size to the plan.  `heap` is only ever this thread's own: every slot is cleared before
  *  the thread's heaps are deleted (thread exit), and a slot whose ra is cleared
@@ -213,10 +214,12 @@ TM_FAST_PATH bool owned(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - g_base < g_total;
 }
 
+// The site hash's multiplier, also written into the stack path's trampolines (sites.cpp).
+#define TM_SITE_HASH_MUL 0x9E3779B1
 TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
   // Multiplicative hash of the address's low 32 bits (a 32-bit multiply takes its constant
   // as an immediate): the top 6 bits of the product.
-  return (static_cast<uint32_t>(ra) * 0x9E3779B1u) >> (32 - 6);
+  return (static_cast<uint32_t>(ra) * uint32_t{TM_SITE_HASH_MUL}) >> (32 - 6);
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
 

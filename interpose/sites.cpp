@@ -451,8 +451,9 @@ __attribute__((noinline)) void* stack_slow(size_t size, uintptr_t ra, uint32_t a
 }
 
 // Past the fast entry: a miss of the hot path's cache (alloc_slow), or the recorded stacks
-// of the site's set (any depth, an entry point's own frame), else the walk.  Not cloned: its arguments stay in the registers stack_impl got them
-// in (a clone without malloc's x made the hit path shuffle them).
+// of the site's set (any depth, an entry point's own frame), else the walk.  Not cloned: its
+// arguments stay in the registers stack_impl got them in (a clone without malloc's x made
+// the hit path shuffle them).
 // kSite: stack_impl found the slot to be the site's (a stack site whose fast entry did not
 // answer); otherwise this tells a miss of the hot path's cache from a stack site.
 template <Op kOp, NewKind kNew, bool kSite>
@@ -542,8 +543,10 @@ TM_STACK_IMPL(kOpMalloc, kNewNothrow, tm_stack_impl_new_nothrow)
   asm(".text\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name "\n\t.type " #name \
       ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n" slot "\tjmp " #impl \
       "\n\t.cfi_endproc\n\t.size " #name ", .-" #name "\n");
+#define TM_STR_(x) #x
+#define TM_STR(x) TM_STR_(x)
 #define TM_SLOT_TO_RCX                                                               \
-  "\timul $0x9E3779B1, %esi, %ecx\n\tshr $26, %ecx\n\tshl $7, %rcx\n\tadd %fs:0, %rcx\n" \
+  "\timul $" TM_STR(TM_SITE_HASH_MUL) ", %esi, %ecx\n\tshr $26, %ecx\n\tshl $7, %rcx\n\tadd %fs:0, %rcx\n" \
   "\tadd _ZN10tiermalloc2rt7t_stateE@gottpoff(%rip), %rcx\n"
 static_assert(sizeof(SiteSlot) == 128 && kSiteCache == 64 && offsetof(ThreadState, cache) == 0,
               "TM_SLOT_TO_RCX: slot = &t_state + (hash >> 26) * 128");
