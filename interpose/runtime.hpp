@@ -27,8 +27,9 @@
 #include "policy/compiled.hpp"
 
 // The inlined pop and local free match mimalloc's _mi_page_malloc and mi_free only in its
-// release configuration.
-#if MI_DEBUG == 0 && MI_SECURE == 0 && MI_PADDING_SIZE == 0 && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
+// release configuration.  (MI_PADDING, not MI_PADDING_SIZE: the latter is a sizeof when set,
+// which the preprocessor cannot evaluate.)
+#if MI_DEBUG == 0 && MI_SECURE == 0 && !(defined(MI_PADDING) && MI_PADDING) && !defined(MI_ENCODE_FREELIST) && MI_STAT == 0 && \
     !MI_TRACK_ENABLED
 #define TM_INLINE_POP 1
 #else

@@ -7,7 +7,8 @@
 #             sqlite3 on a 180 MB database, gcc/g++ on two source trees, git (a clone of
 #             this project), sort, python3, sqlite3 -- each plain and preloaded, identical
 #   stress    tests/stress, each mode for 60 s ($TM_STRESS_SECONDS; --long: 1 hour each)
-#   sanitize  scripts/sanitize.sh: ASan+UBSan and TSan unit tests, UBSan preload library
+#   sanitize  scripts/sanitize.sh: ASan+UBSan and TSan unit tests, UBSan preload library,
+#             Debug preload library (mimalloc's assertions) under real programs
 #   fuzz      scripts/fuzz.sh: each target 300 s (--long: 1 hour)
 # Prints every suite's figures and ends with "RELIABILITY: PASS" or exits 1.
 set -uo pipefail

@@ -11,7 +11,9 @@ cmake --build build -j"$(nproc)" >/dev/null
 cd build
 ctest --output-on-failure -j2 "$@"
 # The whole suite (no -L) also builds and runs the unit tests under ASan+UBSan and TSan
-# (build-asan/, build-tsan/; scripts/sanitize.sh).  TM_NO_SANITIZE=1 leaves them out.
+# (build-asan/, build-tsan/), and real programs under a Debug build of the library, with
+# mimalloc's internal assertions (build-debug/; scripts/sanitize.sh).  TM_NO_SANITIZE=1 leaves
+# them out.
 if [ $# = 0 ] && [ -z "${TM_NO_SANITIZE:-}" ]; then
-  cd .. && bash scripts/sanitize.sh asan tsan
+  cd .. && bash scripts/sanitize.sh asan tsan debug
 fi
