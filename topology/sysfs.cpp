@@ -156,12 +156,14 @@ Machine load_sysfs(const std::string& root) {
     if (n.source.empty()) n.source = "distance";
     m.nodes.push_back(n);
   }
-  // Persistent memory onlined as RAM: a dax device bound to the kmem driver.
+  // Persistent memory onlined as RAM: a dax device bound to the kmem driver.  The bus's
+  // directory lists them (a machine without it: one failed open, not one per possible name).
   std::string dax = "/sys/bus/dax/devices";
   if (root == "/sys/devices/system/node") {
-    for (int i = 0; i < 64; ++i) {
-      {
-        std::string name = "/dax" + std::to_string(i) + ".0";  // not snprintf: see parse_uint
+    if (DIR* dh = opendir(dax.c_str())) {
+      while (dirent* e = readdir(dh)) {
+        if (std::strncmp(e->d_name, "dax", 3) != 0) continue;
+        std::string name = std::string("/") + e->d_name;
         std::string dev = dax + name;
         std::string target;
         if (!read_line(dev + "/target_node", &target)) continue;
@@ -177,6 +179,7 @@ Machine load_sysfs(const std::string& root) {
             n.kind_source = "dax kmem (" + name.substr(1) + ")";
           }
       }
+      closedir(dh);
     }
   }
   classify(&m);
