@@ -4,6 +4,7 @@
 // This is what hwloc itself reads on Linux; reading it directly keeps hwloc out of every
 // process that preloads the library.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -157,11 +158,16 @@ Machine load_sysfs(const std::string& root) {
     m.nodes.push_back(n);
   }
   // Persistent memory onlined as RAM: a dax device bound to the kmem driver.  The bus's
-  // directory lists them (a machine without it: one failed open, not one per possible name).
+  // directory lists them (a machine without it: one failed open, not one per possible name),
+  // read with getdents64 into a stack buffer: no allocation, no more of libc at start-up.
   std::string dax = "/sys/bus/dax/devices";
   if (root == "/sys/devices/system/node") {
-    if (DIR* dh = opendir(dax.c_str())) {
-      while (dirent* e = readdir(dh)) {
+    int fd = open(dax.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    alignas(dirent64) char buf[2048];
+    for (long got; fd >= 0 && (got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
+      for (long off = 0; off < got;) {
+        const auto* e = reinterpret_cast<const dirent64*>(buf + off);
+        off += e->d_reclen;
         if (std::strncmp(e->d_name, "dax", 3) != 0) continue;
         std::string name = std::string("/") + e->d_name;
         std::string dev = dax + name;
@@ -179,8 +185,8 @@ Machine load_sysfs(const std::string& root) {
             n.kind_source = "dax kmem (" + name.substr(1) + ")";
           }
       }
-      closedir(dh);
     }
+    if (fd >= 0) close(fd);
   }
   classify(&m);
   return m;
