@@ -22,6 +22,8 @@
 #  6. .bss: every array BSSLIST names (those of 4 KiB or more) lies below every other variable
 #     (the small ones share a few pages instead of one page each between two arrays), and
 #     they are variables LIB has.
+#  7. .rodata lies in the first segment, before the text (with the dynamic symbols ld.so reads
+#     anyway), not in the read-only segment after it, whose unwind tables then stay on disk.
 set -u
 lib=$1 list=$2 bsslist=$3 btype=${4:-RelWithDebInfo}
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -91,6 +93,10 @@ echo "$segs" | while read -r va al; do
 done || exit 1
 tseg=$(readelf -lW "$lib" | awk '$1 == "LOAD" && $(NF - 1) ~ /E/ { print $3; exit }')
 [ -n "$tseg" ] && [ $((tseg % 65536)) = 0 ] || fail "the text segment of $lib is at ${tseg:-?}, not at a 64 KiB boundary"
+ro=$(readelf -SW "$lib" | awk '{ for (i = 1; i <= NF; i++) if ($i == ".rodata") { print $(i + 2); exit } }')
+[ -n "$ro" ] || fail "$lib has no section .rodata"
+[ $((0x$ro)) -lt $((tseg)) ] ||
+  fail ".rodata is at 0x$ro, after the text segment ($tseg), not in the first segment (CMakeLists.txt, build/tiermalloc.lds)"
 grep -q '^/\* end of the start-up window \*/$' "$list" || fail "$list has no line 'end of the start-up window' (scripts/text-order.py --first)"
 wnames=$(awk '/^\/\* end of the start-up window \*\/$/ { exit } { print }' "$list" | sed -n 's/^\*(\.text\.\([A-Za-z0-9_$]*\) .*/\1/p' | sort -u)
 [ -n "$wnames" ] || fail "$list names no function before its line 'end of the start-up window'"
