@@ -21,9 +21,11 @@ Input: the library and callgrind runs of programs under it made with
 (the common entry points, ENTRY below, are hot too, run or not).  The list as made for
 interpose/text-hot.ld, on a RelWithDebInfo build (CI's):
     scripts/text-order.py --lib build/libtiermalloc.so --out interpose/text-hot.ld \
-        --first true.out python.out ls.out sort.out
+        --first true.out --first-of build-release/libtiermalloc.so:true-release.out \
+        python.out ls.out sort.out
 with the runs of /usr/bin/true, /usr/bin/python3 -c pass, ls DIR and sort under
-bench/policies/suite-ten-rules.yaml, policy cache warm.  Functions are named by their
+bench/policies/suite-ten-rules.yaml, policy cache warm (true-release.out: true under a
+Release build of the same tree, whose start-up functions then fit the window as well).  Functions are named by their
 -ffunction-sections input sections, .text.NAME; an LTO clone suffix (.constprop.0, .isra.0,
 .part.0, .lto_priv.0) is matched by a pattern, a cold function or the split cold part of one
 is .text.unlikely.NAME (and see EXTRA below).  The list goes inside the one output section
@@ -127,6 +129,9 @@ def main():
     ap.add_argument("--first", action="append", default=[],
                     help="a callgrind file of a start-up run (`true`): the functions it ran come first, "
                          "before the line " + WINDOW_END.strip())
+    ap.add_argument("--first-of", action="append", default=[], metavar="LIB:RUN",
+                    help="a start-up run of another build of the library (Release: larger code, other "
+                         "inlining): the functions it ran join the window too, by name")
     ap.add_argument("runs", nargs="+", help="callgrind output files")
     a = ap.parse_args()
     syms = symbols(a.lib)
@@ -146,6 +151,25 @@ def main():
         size.update(s)
         if f in a.first:
             first.update(w)
+    for spec in a.first_of:
+        olib, _, orun = spec.partition(":")
+        osyms = symbols(olib)
+        odem = {}
+        out = subprocess.run(["nm", "-C", "-n", olib], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            p = line.split(" ", 2)
+            if len(p) == 3 and p[0] and p[1] in "tTwW":
+                odem.setdefault(p[2], int(p[0], 16))
+        w, _ = read_run(orun, olib, osyms, [x[0] for x in osyms], odem)
+        here = {}
+        for x in syms:
+            here.setdefault(base(x[2]), (x[2], x[1]))
+        for n, c in w.items():
+            if base(n) in here:  # by its base name: the clone suffixes differ between builds
+                m, sz = here[base(n)]
+                first[m] += c
+                weight[m] += c
+                size.setdefault(m, sz)
     if not weight:
         sys.exit("%s: no instruction of libtiermalloc.so in the callgrind runs (expected --dump-instr=yes output)" % a.runs[0])
     for name in ENTRY:  # listed whether or not the sampled library has them

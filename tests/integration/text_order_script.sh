@@ -44,6 +44,21 @@ python3 "$script" --lib "$lib" --out "$dir/w/text-hot.ld" --first "$dir/first.ou
   fail "text-order.py --first failed: $(cat "$dir/err")"
 wl=$(sed -n 's/^\*(\.text\.\([A-Za-z0-9_$]*\) .*/\1/p;/end of the start-up window/p' "$dir/w/text-hot.ld" | head -n 3 | tr '\n' ' ')
 [ "$wl" = "free /* end of the start-up window */ malloc " ] || fail "--first: expected free, the window's end, malloc; got: $wl"
+# --first-of LIB:RUN: a start-up run of another build (here LIB itself, calloc run) joins the
+# window, by name.
+c=$(addr calloc)
+[ -n "$c" ] || fail "nm $lib: no calloc"
+cat >"$dir/other.out" <<CG
+# callgrind format
+events: Ir
+ob=/elsewhere/libtiermalloc.so
+fn=calloc
+$(printf '0x%x 0 7\n' $((load + 0x$c)))
+CG
+python3 "$script" --lib "$lib" --out "$dir/w/text-hot.ld" --first "$dir/first.out" --first-of "$lib:$dir/other.out" \
+  "$dir/cg.out" 2>"$dir/err" || fail "text-order.py --first-of failed: $(cat "$dir/err")"
+wl=$(sed -n 's/^\*(\.text\.\([A-Za-z0-9_$]*\) .*/\1/p;/end of the start-up window/p' "$dir/w/text-hot.ld" | head -n 3 | tr '\n' ' ')
+[ "$wl" = "calloc free /* end of the start-up window */ " ] || fail "--first-of: expected calloc, free, the window's end; got: $wl"
 printf '# callgrind format\nob=/usr/lib/libc.so.6\nfn=x\n0x1000 0 1\n' >"$dir/none.out"
 python3 "$script" --lib "$lib" --out "$dir/x.ld" "$dir/none.out" 2>"$dir/err2" && fail "a run without LIB's instructions was accepted"
 [ "$(wc -l <"$dir/err2")" = 1 ] || fail "expected one error line, got: $(cat "$dir/err2")"
