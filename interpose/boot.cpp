@@ -517,7 +517,9 @@ namespace {
 __attribute__((constructor(101))) void tiermalloc_constructor() {
   int saved = errno;
   if (tiermalloc::rt::ensure_reserved()) {
+    tiermalloc::rt::load_begin();
     tiermalloc::rt::load_and_publish();
+    tiermalloc::rt::load_end();
     tiermalloc::rt::release_boot_pages();
     tiermalloc::rt::track_start();  // statistics and profiles: interpose/track.cpp
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "interpose/diag.hpp"
 #include "interpose/runtime.hpp"
@@ -40,29 +41,75 @@ namespace {
 // ---- bootstrap buffer ------------------------------------------------------------------
 // Serves allocations made while this thread is inside our own set-up (the arena
 // reservation, mimalloc's process init registering atexit, pthread_setspecific's
-// second-level array).  Bump allocation, never reused; a 16-byte header keeps the size
-// for realloc and malloc_usable_size.  free() of these pointers is a no-op.
+// second-level array).  Bump allocation; a 16-byte header keeps the size for realloc and
+// malloc_usable_size.  free() of these pointers is a no-op -- but in load mode, below.
+//
+// Load mode (load_begin/load_end, around the policy's loading in our constructor: one
+// thread): that thread's allocations of up to kLoadMax bytes come here too, and a block it
+// frees is given back when it is the last one of the buffer, with the freed ones below it.
+// The loading's temporaries (the policy text, the machine, the cache key, file buffers)
+// come and go mostly last-in first-out, so they reuse a few pages here instead of the first
+// page or two of a mimalloc page per size class of the plain heap (~30 pages, the process's
+// peak RSS before release_boot_pages; issue 7); what lies above the last live block when
+// loading ends is decommitted.
 constexpr size_t kBootBytes = 1 << 20;
+constexpr size_t kLoadMax = 64 << 10;
+constexpr unsigned kLoadBlocks = 4096;
 alignas(64) unsigned char g_boot_buf[kBootBytes];
 std::atomic<size_t> g_boot_used{0};
+
+struct BootHdr {      // the 16 bytes before a block
+  uint64_t size;      // as asked
+  uint32_t prev_end;  // g_boot_used before the block was cut
+  uint32_t state;     // 0 a plain boot block, 1 a live load block, 2 a freed one
+};
+static_assert(sizeof(BootHdr) == 16, "the bootstrap buffer's header is 16 bytes");
+std::atomic<ThreadState*> g_load_ts{nullptr};  // the loading thread, while in load mode
+uint32_t g_load_block[kLoadBlocks];             // its live blocks' offsets, in order
+unsigned g_load_n = 0;
+size_t g_load_high = 0;                         // highest g_boot_used in load mode
+size_t g_load_start = 0;                        // g_boot_used at load_begin
+unsigned g_load_served = 0, g_load_heap = 0;    // the loading's allocations here / elsewhere
+size_t g_load_bytes = 0;                        // the sizes of those served here, summed
+
+BootHdr* boot_hdr(const void* p) { return reinterpret_cast<BootHdr*>(const_cast<unsigned char*>(static_cast<const unsigned char*>(p)) - 16); }
+
+bool loading(ThreadState& ts) { return g_load_ts.load(std::memory_order_relaxed) == &ts; }
 
 bool boot_owns(const void* p) {
   auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(g_boot_buf);
   return a >= b && a < b + kBootBytes;
 }
 
-void* boot_alloc(size_t size, size_t align, bool zero) {
+// may_fail: nullptr when the buffer is full (load mode: the caller then takes the plain
+// heap); otherwise a full buffer is fatal (set-up cannot go on).
+void* boot_alloc(size_t size, size_t align, bool zero, bool may_fail = false) {
   if (align < 16) align = 16;
   if (size > kBootBytes || align > 4096) return nullptr;
+  bool load = loading(t_state);
   size_t cur = g_boot_used.load(std::memory_order_relaxed);
   for (;;) {
     size_t start = (cur + 16 + align - 1) & ~(align - 1);
     size_t end = start + ((size + 15) & ~size_t{15});
-    if (end > kBootBytes) diag::fatal("bootstrap buffer exhausted during set-up");
+    if (end > kBootBytes) {
+      if (may_fail) return nullptr;
+      diag::fatal("bootstrap buffer exhausted during set-up");
+    }
     if (g_boot_used.compare_exchange_weak(cur, end, std::memory_order_relaxed)) {
       unsigned char* p = g_boot_buf + start;
-      std::memcpy(p - 16, &size, sizeof size);
-      (void)zero;  // the buffer is never reused: still zero
+      BootHdr h{size, static_cast<uint32_t>(cur), 0};
+      if (load) {
+        g_load_served++;
+        g_load_bytes += size;
+      }
+      if (load && g_load_n < kLoadBlocks) {
+        h.state = 1;
+        g_load_block[g_load_n++] = static_cast<uint32_t>(start);
+        if (end > g_load_high) g_load_high = end;
+      }
+      std::memcpy(p - 16, &h, sizeof h);
+      // Memory given back in load mode is cut again: not zero any more.
+      if (zero) std::memset(p, 0, size);
       return p;
     }
   }
@@ -74,9 +121,26 @@ size_t boot_size(const void* p) {
   return s;
 }
 
-void* boot_serve(const Req& r) {
+// free() of a bootstrap-buffer block: gives it back in load mode (see above), else nothing.
+void boot_free(void* p) {
+  if (!loading(t_state)) return;
+  BootHdr* h = boot_hdr(p);
+  if (h->state != 1) return;
+  h->state = 2;
+  while (g_load_n > 0) {
+    uint32_t off = g_load_block[g_load_n - 1];
+    BootHdr* top = boot_hdr(g_boot_buf + off);
+    if (top->state != 2) break;
+    size_t end = off + ((top->size + 15) & ~uint64_t{15});
+    // Only when it is the buffer's last block (another thread may have cut one after it).
+    if (!g_boot_used.compare_exchange_strong(end, top->prev_end, std::memory_order_relaxed)) break;
+    g_load_n--;
+  }
+}
+
+void* boot_serve(const Req& r, bool may_fail = false) {
   size_t align = r.op == kOpAligned ? r.align : 16;
-  void* p = boot_alloc(r.size, align, r.op == kOpCalloc);
+  void* p = boot_alloc(r.size, align, r.op == kOpCalloc, may_fail);
   if (p && r.op == kOpRealloc && r.old) {
     size_t old = owned(r.old) ? mi_usable_size(r.old) : boot_owns(r.old) ? boot_size(r.old) : 0;
     std::memcpy(p, r.old, old < r.size ? old : r.size);
@@ -233,6 +297,11 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   const Req r{size, align, old, ra, api, op};
   ThreadState& ts = t_state;
   if (ts.in_boot) return boot_serve(r);
+  if (TM_UNLIKELY(loading(ts))) {
+    if (r.size <= kLoadMax)
+      if (void* p = boot_serve(r, /*may_fail=*/true)) return p;
+    g_load_heap++;  // too large, or the buffer is full: the plain heap
+  }
   if (g_track) track_poll();
   int saved_errno = errno;
   if (!ensure_reserved()) {
@@ -307,6 +376,49 @@ void* alloc_slow(size_t size, uintptr_t ra, uint32_t api, Op op, size_t align, v
   return p;
 }
 
+void load_begin() {
+  ThreadState* expected = nullptr;
+  g_load_start = g_load_high = g_boot_used.load(std::memory_order_relaxed);
+  g_load_ts.compare_exchange_strong(expected, &t_state, std::memory_order_relaxed);
+}
+
+void load_end() {
+  if (!loading(t_state)) return;
+  g_load_ts.store(nullptr, std::memory_order_relaxed);
+  if (diag::level() >= diag::kDebug) {
+    diag::Line l;
+    l.s("policy loading: ").i(g_load_served).s(" allocations of ").i(static_cast<int64_t>(g_load_bytes))
+        .s(" bytes in the bootstrap buffer (at most ")
+        .i(static_cast<int64_t>(g_load_high - g_load_start)).s(" bytes, ")
+        .i(static_cast<int64_t>(g_boot_used.load(std::memory_order_relaxed) - g_load_start))
+        .s(" still live), ").i(g_load_heap).s(" on the plain heap");
+    diag::emit(diag::kDebug, l);
+  }
+  // Decommit what the loading used above its blocks still live (they stay: a string kept
+  // for later, a nested set-up allocation): reserved for the while, so that no other thread
+  // cuts a block there meanwhile.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(g_boot_buf);
+  size_t cur = g_boot_used.load(std::memory_order_relaxed);
+  uintptr_t lo = (base + cur + 4095) & ~uintptr_t{4095};
+  uintptr_t hi = (base + g_load_high + 4095) & ~uintptr_t{4095};
+  uintptr_t top = (base + kBootBytes) & ~uintptr_t{4095};  // the page after is another variable's
+  if (hi > top) hi = top;
+  if (hi <= lo || !g_boot_used.compare_exchange_strong(cur, hi - base, std::memory_order_relaxed)) return;
+  syscall(SYS_madvise, reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  size_t h = hi - base;
+  g_boot_used.compare_exchange_strong(h, cur, std::memory_order_relaxed);
+}
+
+bool load_pause() {
+  if (!loading(t_state)) return false;
+  g_load_ts.store(nullptr, std::memory_order_relaxed);
+  return true;
+}
+
+void load_resume(bool paused) {
+  if (paused) g_load_ts.store(&t_state, std::memory_order_relaxed);
+}
+
 void free_slow(void* p) {
   if (g_track) {
     // Every free while tracking (g_free_total is 0).  A block allocated before tracking
@@ -323,7 +435,11 @@ void free_slow(void* p) {
     }
     if (p && !boot_owns(p) && track_take(p, &rec)) track_freed(rec);  // our own mappings
   }
-  if (!p || boot_owns(p)) return;
+  if (!p) return;
+  if (boot_owns(p)) {
+    boot_free(p);
+    return;
+  }
   if (own_free(p)) return;
   // Not from our arenas nor our bootstrap buffer: a pointer we never handed out.  Freeing
   // it through mimalloc would corrupt memory; ignoring it leaks at worst.
@@ -362,6 +478,7 @@ void* realloc_foreign(void* p, size_t size, uintptr_t ra) {
     if (q) {
       size_t old = boot_size(p);
       std::memcpy(q, p, old < size ? old : size);
+      boot_free(p);
     }
     return q;
   }

@@ -463,6 +463,16 @@ const SitePlan* plan_for_site(ThreadState& ts, uintptr_t ra, const CompiledPolic
 void forget_sites();
 void clear_thread_caches();
 
+/** Load mode (runtime.cpp, the bootstrap buffer): from load_begin to load_end this thread's
+ *  allocations are cut from the bootstrap buffer and given back last-in first-out; what is
+ *  left above the live ones at load_end is decommitted.  Our constructor's policy loading
+ *  only (boot.cpp).  load_pause/load_resume: the cache miss's compiler in between (yaml-cpp's
+ *  allocations are many, and some stay). */
+void load_begin();
+void load_end();
+bool load_pause();
+void load_resume(bool paused);
+
 // ---- mmap bookkeeping (mmap_hooks.cpp) -------------------------------------------------
 void* place_mmap(void* addr, size_t len, int prot, int flags, int fd, long off, uintptr_t ra);
 int track_munmap(void* addr, size_t len);

@@ -538,11 +538,12 @@ TM_STACK_IMPL(kOpMalloc, kNewNothrow, tm_stack_impl_new_nothrow)
 // fourth (t_state.cache[site_hash(ra)]: the hash as runtime.hpp's, the TLS offset from the
 // GOT, as the hot path reads it; stack_miss checks it).  Computed here, not handed on by the
 // hot path: there, GCC then computes the slot's address twice, an instruction more on the
-// direct route.
+// direct route.  Each lies in a section .text.NAME of its own, as -ffunction-sections gives a
+// C++ function, so that interpose/text-hot.ld can place it (issue 7).
 #define TM_STACK_TRAMPOLINE(name, impl, slot)                                                 \
-  asm(".text\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name "\n\t.type " #name \
-      ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n" slot "\tjmp " #impl \
-      "\n\t.cfi_endproc\n\t.size " #name ", .-" #name "\n");
+  asm(".pushsection .text." #name ",\"ax\",@progbits\n\t.p2align 4\n\t.globl " #name "\n\t.hidden " #name   \
+      "\n\t.type " #name ", @function\n" #name ":\n\t.cfi_startproc\n\tmov %rsp, %r8\n\tmov %rbp, %r9\n" slot \
+      "\tjmp " #impl "\n\t.cfi_endproc\n\t.size " #name ", .-" #name "\n\t.popsection\n");
 #define TM_STR_(x) #x
 #define TM_STR(x) TM_STR_(x)
 #define TM_SLOT_TO_RCX                                                               \

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "interpose/runtime.hpp"
 #include "policy/helper_abi.hpp"
 #include "policy/load.hpp"
 
@@ -39,6 +40,12 @@ std::string helper_path() {
 policy::LoadResult compile_in_helper(const policy::Settings& s, const topo::Machine&, CompiledPolicy* out,
                                      std::vector<std::string>* errors, std::vector<std::string>* notes,
                                      std::vector<std::string>* programs) {
+  // Out of load mode while the helper is loaded and runs (runtime.hpp): its allocations
+  // are many and some stay; they take the plain heap.
+  struct Pause {
+    bool paused = load_pause();
+    ~Pause() { load_resume(paused); }
+  } pause;
   static TiermallocYamlCompileFn fn = nullptr;
   if (!fn) {
     std::string path = helper_path();

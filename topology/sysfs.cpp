@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,20 +19,31 @@
 namespace tiermalloc::topo {
 namespace {
 
-// stdio, not std::ifstream: every process under a policy reads these files at start-up, and
-// each ifstream costs ~15k instructions of locale set-up (`true` under a policy: 300k).
-bool read_line(const std::string& path, std::string* out) {
-  FILE* f = std::fopen(path.c_str(), "re");
-  if (!f) return false;
+// The whole of a small file (sysfs attributes are a page at most; 64 KiB read at most), with
+// open/read: neither std::ifstream (~15k instructions of locale set-up each, `true` under a
+// policy: 300k) nor stdio (fopen, fgets, fclose and the FILE's set-up are pages of libc.so
+// that a C program does not otherwise touch, and each FILE has a 4 KiB buffer; issue 7).
+bool read_file(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
   out->clear();
   char buf[512];
-  while (std::fgets(buf, sizeof buf, f)) {
-    size_t n = std::strlen(buf);
-    bool eol = n && buf[n - 1] == '\n';
-    out->append(buf, eol ? n - 1 : n);
-    if (eol) break;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out->append(buf, static_cast<size_t>(n));
+    if (out->size() >= (64u << 10)) break;
   }
-  std::fclose(f);
+  close(fd);
+  return true;
+}
+
+// Its first line, without the newline.
+bool read_line(const std::string& path, std::string* out) {
+  if (!read_file(path, out)) return false;
+  size_t eol = out->find('\n');
+  if (eol != std::string::npos) out->resize(eol);
   return true;
 }
 
@@ -76,18 +88,13 @@ std::vector<int> parse_list(const std::string& s) {
 }
 
 uint64_t meminfo_kb(const std::string& path, const char* key) {
-  FILE* f = std::fopen(path.c_str(), "re");
-  if (!f) return 0;
-  char line[512];
+  std::string text;
+  if (!read_file(path, &text)) return 0;
+  size_t at = text.find(key);
+  if (at == std::string::npos) return 0;
+  const char* p = text.c_str() + at + std::strlen(key);
   uint64_t v = 0;
-  while (std::fgets(line, sizeof line, f)) {
-    const char* p = std::strstr(line, key);
-    if (!p) continue;
-    p += std::strlen(key);
-    if (!parse_uint(p, &v)) v = 0;
-    break;
-  }
-  std::fclose(f);
+  if (!parse_uint(p, &v)) v = 0;
   return v;
 }
 
