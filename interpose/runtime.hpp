@@ -330,7 +330,7 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       // end, which is at most kRouteEnd.
       // The slot's address in a register, the fields at constant offsets ("m" operands
       // made GCC compute the slot's address again and save a register on every malloc).
-      mi_heap_t* h = direct;
+      mi_heap_t* h = direct;  // `direct` itself: no copy kept (the lim_full route reloads it)
       uint64_t t;
       const char* sb = reinterpret_cast<const char*>(&s);
       const char* kb = sb + 2 * k;  // lo3[k], span3[k]: 16-bit
@@ -348,6 +348,9 @@ TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t alig
       // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
       // `direct` checked: a stack site's slot keeps its fast entry where lim_full lies, and a
       // reader that met the slot re-keyed by a signal handler must not take it for a bound.
+      // The heap read again, out of GCC's sight: otherwise it kept a copy of `direct` across
+      // the split route's asm, an instruction on every split allocation.
+      __asm__("mov %c[oh](%[sb]), %[h]" : [h] "=r"(direct) : [sb] "r"(sb), [oh] "i"(offsetof(SiteSlot, heap)), "m"(s));
       if (size < s.lim_full[k] && direct != nullptr) {
         if constexpr (kOp == kOpMalloc) return new_result<kNew>(heap_malloc_or_slow(direct, size, ra, api), size, ra);
         else return new_result<kNew>(from_heap<kOp>(direct, size, ra, api, align, old), size, ra);
