@@ -3,8 +3,9 @@
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
 // site cache; a size in one of the slot's routes for the interface it was armed for goes
-// straight to the heap the route holds (malloc below the first bound: 23 instructions with
-// mimalloc's pop, against its own 16); any other asks the site's plan for a tier (a few
+// straight to the heap the route holds (malloc below the first bound: 22 instructions with
+// mimalloc's pop, against its own 16; a site split over two tiers by size: 29, branch-free
+// between the two); any other asks the site's plan for a tier (a few
 // compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system
 // call, nothing allocated of our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
@@ -231,6 +232,10 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
   return (static_cast<uint32_t>(ra) * uint32_t{TM_SITE_HASH_MUL}) >> (32 - 6);
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
+#define TM_RT_STR_(x) #x
+#define TM_RT_STR(x) TM_RT_STR_(x)
+static_assert(sizeof(SiteSlot) == 128 && offsetof(ThreadState, cache) == 0,
+              "allocate's asm: slot = &t_state + (hash >> 26) * 128");
 
 
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
@@ -313,11 +318,19 @@ TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, ui
  *  the stack path) so that the stack path is a tail call. */
 template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
-  ThreadState& ts = t_state;
-  const SiteSlot* sp = &ts.cache[site_hash(ra)];
-  // One value: GCC otherwise computed the slot's address again (TLS base, offset, index)
-  // for the split route's asm.
-  __asm__("" : "+r"(sp));
+  // &t_state.cache[site_hash(ra)] in five instructions (GCC took seven: the TLS offset and the
+  // thread pointer loaded into registers of their own, then two adds), as the stack path's
+  // trampolines compute it (sites.cpp TM_SLOT_TO_RCX); one value, which GCC also no longer
+  // computes again for the split route's asm.
+  const SiteSlot* sp;
+  __asm__("imul $" TM_RT_STR(TM_SITE_HASH_MUL) ", %k[ra], %k[sp]\n\t"
+          "shr $26, %k[sp]\n\t"
+          "shl $7, %[sp]\n\t"
+          "add %%fs:0, %[sp]\n\t"
+          "add _ZN10tiermalloc2rt7t_stateE@gottpoff(%%rip), %[sp]"
+          : [sp] "=r"(sp)
+          : [ra] "r"(ra)
+          : "cc");
   const SiteSlot& s = *sp;
   if (TM_LIKELY(s.ra == ra)) {
     if constexpr (kOp != kOpRealloc) {
