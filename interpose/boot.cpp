@@ -117,6 +117,7 @@ void on_thread_exit(void*) {
     s.ra = 0;
     disarm(s);
     s.heap = nullptr;
+    s.third = nullptr;
   }
   for (int i = 0; i < kMaxTiers; ++i) {
     if (ts.heap[i]) mi_heap_delete(ts.heap[i]);

@@ -199,7 +199,7 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   if (!h) return;
   s.heap = h;
   // The interval after the first (api's), when it goes to another tier that has an arena and
-  // whose heap this thread already has: the slot's third route (hi3).  A heap made only
+  // whose heap this thread already has: the slot's split route (tier3).  A heap made only
   // for it would cost the thread a heap struct for a tier it may never use; the first
   // allocation there takes the slow path, which makes the heap and comes back here.
   const ApiPlan& own = plan->api[api_index(api)];
@@ -207,37 +207,42 @@ void arm_direct(ThreadState& ts, uintptr_t ra, const SitePlan* plan, uint32_t ap
   if (own.nbounds && own.tier[1] != tier && ts.heap[own.tier[1]] &&
       !(own.tier[1] > 0 && pol->tiers[own.tier[1]].transient))
     t3 = own.tier[1];
-  s.tier3 = static_cast<uint8_t>(t3 < 0 ? 0 : t3);
+  if (t3 >= 0) {
+    // Written before any span3 that sends sizes to it, and never reset (see SiteSlot).
+    s.tier3 = static_cast<uint8_t>(t3);
+    s.third = ts.heap[t3];
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
   for (int a = 0; a < kApiCount - 1; ++a) {
     const ApiPlan& ap = plan->api[a];
     unsigned n = ap.nbounds;
     uint64_t lim = ap.tier[0] != tier ? 0 : n ? ap.bound[0] : UINT64_MAX;
-    // The next interval [bound[i-1], bound[i]) of the same tier.
-    uint64_t lo2 = 0, hi2 = 0;
-    for (unsigned i = 1; i <= n; ++i) {
-      if (ap.tier[i] != tier) continue;
-      lo2 = ap.bound[i - 1];
-      hi2 = i < n ? ap.bound[i] : UINT64_MAX;
-      break;
+    // The split route: [lo3, hi3) the interval where the first route ends (the first when
+    // lim is 0), when it is tier3's, then the next interval when it is tier's (neighbouring
+    // intervals never share a tier: build_api_plans merges them).
+    uint64_t lo3 = 0, hi3 = 0, end = 0;
+    unsigned j = lim == 0 ? 0 : 1;
+    if (t3 >= 0 && lim < kRouteEnd && j <= n && ap.tier[j] == t3) {
+      lo3 = lim;
+      hi3 = j < n ? ap.bound[j] : UINT64_MAX;
+      end = hi3;
+      if (j + 1 <= n && ap.tier[j + 1] == tier) end = j + 1 < n ? ap.bound[j + 1] : UINT64_MAX;
     }
-    // [lim, hi3): the interval starting where the first route ends, when it is tier3's.
-    uint64_t hi3 = 0;
-    unsigned j = lim == 0 ? 0 : 1;  // lim 0: the first interval is another tier's
-    if (t3 >= 0 && j <= n && ap.tier[j] == t3) hi3 = j < n ? ap.bound[j] : UINT64_MAX;
     // Every route ends at kRouteEnd: with the inlined pop (MI_SMALL_SIZE_MAX + 1), malloc's
     // pop then needs no size check of its own (two instructions on every hit), and a
-    // larger size takes lim_full or the plan.  A clamped lim ends the third route too: it
-    // starts at the unclamped lim, so nothing below kRouteEnd is left for it.
+    // larger size takes lim_full or the plan.
     s.lim_full[a] = static_cast<uint32_t>(lim < UINT32_MAX ? lim : UINT32_MAX);
 #if TM_INLINE_POP
     if (lim > kRouteEnd) lim = kRouteEnd;
 #endif
-    s.lim[a] = lim;
-    if (lo2 >= kRouteEnd) lo2 = hi2 = 0;
-    if (hi2 > kRouteEnd) hi2 = kRouteEnd;
-    s.lo2[a] = static_cast<uint16_t>(lo2);
-    s.span2[a] = static_cast<uint16_t>(hi2 - lo2);
-    s.hi3[a] = static_cast<uint16_t>(hi3 < kRouteEnd ? hi3 : kRouteEnd);
+    if (end > kRouteEnd) end = kRouteEnd;
+    if (hi3 > kRouteEnd) hi3 = kRouteEnd;
+    // A split interface's first route is the split route's: lim 0, so that its first
+    // branch is never taken (a branch taken for some sizes only is the cost it avoids).
+    s.lim[a] = end ? 0 : lim;
+    s.lo3[a] = static_cast<uint16_t>(lo3);
+    s.span3[a] = static_cast<uint16_t>(hi3 - lo3);
+    s.end[a] = static_cast<uint16_t>(end);
   }
 }
 

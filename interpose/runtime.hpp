@@ -3,8 +3,9 @@
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
 // site cache; a size in one of the slot's routes for the interface it was armed for goes
-// straight to the heap the route holds (malloc below the first bound: 23 instructions with
-// mimalloc's pop, against its own 16); any other asks the site's plan for a tier (a few
+// straight to the heap the route holds (malloc below the first bound: 22 instructions with
+// mimalloc's pop, against its own 16; a site split over two tiers by size: 29, branch-free
+// between the two); any other asks the site's plan for a tier (a few
 // compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system
 // call, nothing allocated of our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
@@ -42,19 +43,22 @@ inline constexpr int kSiteCache = 64;  // per-thread direct-mapped call-site cac
 
 /** One entry of a thread's call-site cache (two cache lines; a size below its interface's
  *  first bound reads only the first).  `ra` is the key; `plan` decides any size and
- *  interface.  The direct route: a size below lim[k], or in [lo2[k], lo2[k] + span2[k])
- *  (k = the interface's api_index), goes straight to `heap`, the thread's heap of the tier
- *  the plan gives the interface's first size interval; [lo2, +span2) is the next interval
- *  going to that same tier (the usual shape: a default tier with rules carving out ranges:
- *  policy (b)'s messages site, 16..512 B, goes to its default tier below 32 B and from 128 B
- *  on).  The interval starting at lim[k] (the second, or the first when lim[k] is 0) may go
- *  to a second tier, `tier3`, through the thread's heap of it: sizes below hi3[k] that the
- *  two checks above did not take (the messages site's 32..127 B, its rule's tier).  One
- *  tier3 per slot (the arming interface's), hi3 0 for an interface whose interval there goes
- *  elsewhere; armed only when the thread has that heap already.  With the inlined pop
- *  (TM_INLINE_POP) these three routes end at MI_SMALL_SIZE_MAX (arm_direct clamps the
- *  bounds), so malloc's pop needs no size check; a larger size is checked against the
- *  first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier
+ *  interface.  The direct route: a size below lim[k] (k = the interface's api_index) goes
+ *  straight to `heap`, the thread's heap of the tier the plan gives the interface's first
+ *  size interval.  A site split over two tiers by size (the usual shape: a default tier with
+ *  a rule carving out a range: policy (b)'s messages site, 16..512 B, goes to its default
+ *  tier below 32 B and from 128 B on, to its rule's tier from 32 to 127 B) takes its split
+ *  route instead, with lim[k] 0: a size below end[k] goes to `heap`, unless it lies in
+ *  [lo3[k], lo3[k] + span3[k]), the interval of the second tier (`third`, the thread's heap
+ *  of tier3), chosen by a conditional move: sizes drawn in no order the branch predictor can
+ *  learn cost a mispredicted branch per allocation on a branch between the two (issue 7:
+ *  prodcons 1.06x of mimalloc's CPU with branches, 1.01x without).  [0, end) is the first
+ *  interval, the second tier's and the first tier's next, as far as they are contiguous;
+ *  one tier3 per slot (the arming interface's), span3 and end 0 for an interface whose
+ *  intervals are not that shape; armed only when the thread has tier3's heap already.
+ *  With the inlined pop (TM_INLINE_POP) these routes end at MI_SMALL_SIZE_MAX
+ *  (arm_direct clamps the bounds), so malloc's pop needs no size check; a larger size is
+ *  checked against the first interval's own bound (lim_full) and otherwise asks the plan.  No plan, no tier
  *  lookup on the way to mimalloc's pop.  One bound set per interface, since one return
  *  address can reach several entry points (calls through a function pointer) whose plans
  *  differ; an interface whose first interval goes to another tier
@@ -67,11 +71,11 @@ struct alignas(64) SiteSlot {
   mi_heap_t* heap;
   uint64_t lim[kApiCount - 1];    // by api_index; kApiMmap has no slot
   const SitePlan* plan;
-  // Second line: the other routes, which end at kRouteEnd (beyond, the plan).
-  uint16_t lo2[kApiCount - 1];    // second interval of heap's tier
-  uint16_t span2[kApiCount - 1];  // 0: none
-  uint16_t hi3[kApiCount - 1];    // [lim, hi3) goes to heap[tier3] (0: none)
-  uint8_t tier3;
+  // Second line: the split route, which ends at kRouteEnd (beyond, the plan).
+  uint16_t lo3[kApiCount - 1];    // [lo3, lo3 + span3) goes to `third`
+  uint16_t span3[kApiCount - 1];
+  uint16_t end[kApiCount - 1];    // [0, end) is the split route's (0: none)
+  uint8_t tier3;                  // the tier of `third`
   uint8_t st_busy;                // stack site's slot: see below
   // A direct slot's lim_full, or a stack site's fast entry: a slot is one or the other.
   // A stack site's slot (key stack_key(site): never a return address, so the hot path's key
@@ -95,6 +99,11 @@ struct alignas(64) SiteSlot {
       uint8_t st_rbp;             // 1: st_off is from rbp, 0: from the entry's rsp
     };
   };
+  // The thread's heap of tier3.  Never reset to null once set (only cleared with the whole
+  // cache at thread exit): the split route reads span3 before it (one asm statement), so
+  // a reader interrupted by a signal handler that re-arms the slot meets a non-null heap
+  // wherever the span3 it read came from.
+  mi_heap_t* third;
 };
 static_assert(sizeof(SiteSlot) == 128, "a slot is two cache lines");
 /** The key of a stack site's slot: no return address (user space, below 2^63) is one. */
@@ -107,11 +116,12 @@ static_assert(api_index(kApiMmap) == kApiCount - 1, "mmap is the last interface"
  *  the inlined pop, which then needs no size check; otherwise what 16 bits hold. */
 inline constexpr uint64_t kRouteEnd = TM_INLINE_POP ? MI_SMALL_SIZE_MAX + 1 : UINT16_MAX;
 static_assert(MI_SMALL_SIZE_MAX + 1 <= UINT16_MAX, "the slot's routes end within 16 bits");
+static_assert(offsetof(SiteSlot, third) == 120, "third lies in the second line, after the stack entry");
 
 TM_FAST_PATH void disarm(SiteSlot& s) {
   for (uint64_t& l : s.lim) l = 0;
-  for (uint16_t& n : s.span2) n = 0;
-  for (uint16_t& n : s.hi3) n = 0;
+  for (uint16_t& n : s.span3) n = 0;
+  for (uint16_t& n : s.end) n = 0;
   for (uint32_t& n : s.lim_full) n = 0;
 }
 
@@ -223,6 +233,10 @@ TM_FAST_PATH unsigned site_hash(uintptr_t ra) {
   return (static_cast<uint32_t>(ra) * uint32_t{TM_SITE_HASH_MUL}) >> (32 - 6);
 }
 static_assert(kSiteCache == 64, "site_hash yields 6 bits");
+#define TM_RT_STR_(x) #x
+#define TM_RT_STR(x) TM_RT_STR_(x)
+static_assert(sizeof(SiteSlot) == 128 && offsetof(ThreadState, cache) == 0,
+              "allocate's asm: slot = &t_state + (hash >> 26) * 128");
 
 
 /** malloc's way on when the inlined pop cannot serve (no free block in the size's page, or
@@ -305,22 +319,52 @@ TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, ui
  *  the stack path) so that the stack path is a tail call. */
 template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
-  ThreadState& ts = t_state;
-  const SiteSlot& s = ts.cache[site_hash(ra)];
+  // &t_state.cache[site_hash(ra)] in five instructions (GCC took seven: the TLS offset and the
+  // thread pointer loaded into registers of their own, then two adds), as the stack path's
+  // trampolines compute it (sites.cpp TM_SLOT_TO_RCX); one value, which GCC also no longer
+  // computes again for the split route's asm.
+  const SiteSlot* sp;
+  __asm__("imul $" TM_RT_STR(TM_SITE_HASH_MUL) ", %k[ra], %k[sp]\n\t"
+          "shr $26, %k[sp]\n\t"
+          "shl $7, %[sp]\n\t"
+          "add %%fs:0, %[sp]\n\t"
+          "add _ZN10tiermalloc2rt7t_stateE@gottpoff(%%rip), %[sp]"
+          : [sp] "=r"(sp)
+          : [ra] "r"(ra)
+          : "cc");
+  const SiteSlot& s = *sp;
   if (TM_LIKELY(s.ra == ra)) {
     if constexpr (kOp != kOpRealloc) {
       const int k = api_index(api);
       mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
-      if (TM_LIKELY(size < s.lim[k]) || size - s.lo2[k] < uint64_t{s.span2[k]})
+      if (TM_LIKELY(size < s.lim[k]))
         return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old), size, ra);
-      // The interval right after the first one, when it goes to another tier whose heap
-      // this thread has (sizes below lim took the branch above).
-      if (size < s.hi3[k])
-        return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(ts.heap[s.tier3], size, ra, api, align, old), size, ra);
+      // A split site (lim 0): `third` for [lo3, lo3 + span3), `heap` for the rest of
+      // [0, end), by a conditional move.  16-bit arithmetic: it decides only sizes below
+      // end, which is at most kRouteEnd.
+      // The slot's address in a register, the fields at constant offsets ("m" operands
+      // made GCC compute the slot's address again and save a register on every malloc).
+      mi_heap_t* h = direct;  // `direct` itself: no copy kept (the lim_full route reloads it)
+      uint64_t t;
+      const char* sb = reinterpret_cast<const char*>(&s);
+      const char* kb = sb + 2 * k;  // lo3[k], span3[k]: 16-bit
+      __asm__("mov %[size], %[t]\n\t"
+              "sub %c[olo](%[kb]), %w[t]\n\t"
+              "cmp %c[osp](%[kb]), %w[t]\n\t"
+              "cmovb %c[oth](%[sb]), %[h]"
+              : [h] "+r"(h), [t] "=&r"(t)
+              : [size] "r"(size), [kb] "r"(kb), [sb] "r"(sb), [olo] "i"(offsetof(SiteSlot, lo3)),
+                [osp] "i"(offsetof(SiteSlot, span3)), [oth] "i"(offsetof(SiteSlot, third)), "m"(s)
+              : "cc");
+      if (TM_LIKELY(size < s.end[k]))
+        return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(h, size, ra, api, align, old), size, ra);
 #if TM_INLINE_POP
       // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
       // `direct` checked: a stack site's slot keeps its fast entry where lim_full lies, and a
       // reader that met the slot re-keyed by a signal handler must not take it for a bound.
+      // The heap read again, out of GCC's sight: otherwise it kept a copy of `direct` across
+      // the split route's asm, an instruction on every split allocation.
+      __asm__("mov %c[oh](%[sb]), %[h]" : [h] "=r"(direct) : [sb] "r"(sb), [oh] "i"(offsetof(SiteSlot, heap)), "m"(s));
       if (size < s.lim_full[k] && direct != nullptr) {
         if constexpr (kOp == kOpMalloc) return new_result<kNew>(heap_malloc_or_slow(direct, size, ra, api), size, ra);
         else return new_result<kNew>(from_heap<kOp>(direct, size, ra, api, align, old), size, ra);
