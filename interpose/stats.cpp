@@ -365,8 +365,15 @@ void profile_body(Out& o) {
 
 static bool g_final = false;  // the exit dump is written: a late signal must not replace it
 
+// Whether statistics / a profile were asked for (and there is something to write): tested by
+// write_stats_at_exit before calling write_stats / write_profile, so that a process that asked
+// for neither (`true`) never runs those two, 4 KiB of code kept out of the one 64 KiB window
+// of start-up text (interpose/text-hot.ld; issue 7).
+inline bool stats_asked() { return g_stats_path[0] && g_total != 0; }
+inline bool profile_asked() { return g_profile_path[0] && g_site_stats; }
+
 void write_stats(const char* reason) {
-  if (!g_stats_path[0] || g_total == 0) return;
+  if (!stats_asked()) return;
   dump_lock();
   if (g_final) {
     dump_unlock();
@@ -387,7 +394,7 @@ void write_stats(const char* reason) {
 }
 
 void write_profile() {
-  if (!g_profile_path[0] || !g_site_stats) return;
+  if (!profile_asked()) return;
   dump_lock();
   char path[4096], tmp[4200];
   expand(g_profile_path, path, sizeof path);
@@ -403,11 +410,8 @@ void write_profile() {
 }
 
 void write_stats_at_exit() {
-  // The tests are write_stats' and write_profile's own first lines, repeated here: a process
-  // that asked for neither (`true`) then never runs those two functions, 4 KiB of code kept
-  // out of the one 64 KiB window of start-up text (interpose/text-hot.ld; issue 7).
-  if (g_stats_path[0] && g_total != 0) write_stats("exit");
-  if (g_profile_path[0] && g_site_stats) write_profile();
+  if (stats_asked()) write_stats("exit");
+  if (profile_asked()) write_profile();
 }
 
 }  // namespace tiermalloc::rt
