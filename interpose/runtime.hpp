@@ -425,7 +425,15 @@ TM_FAST_PATH void release(void* p) {
             : "cc");
     mi_segment_t* segment = reinterpret_cast<mi_segment_t*>(seg);
     mi_page_t* page = reinterpret_cast<mi_page_t*>(pg);
-    bool local = _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id);
+    // Each way calls the generic free with its own constant (a `local` kept for one shared
+    // call cost the local path a setcc).
+    // The owner compared in memory (a relaxed atomic load, which GCC loads into a register
+    // of its own first): one instruction.
+    bool local;
+    __asm__("cmp %c[otid](%[seg]), %[tid]"
+            : "=@cce"(local)
+            : [tid] "r"(_mi_thread_id()), [seg] "r"(seg), [otid] "i"(offsetof(mi_segment_t, thread_id)),
+              "m"(segment->thread_id));
     if (TM_LIKELY(local)) {
       if (TM_LIKELY(page->flags.full_aligned == 0)) {
         mi_block_t* block = static_cast<mi_block_t*>(p);
@@ -434,11 +442,14 @@ TM_FAST_PATH void release(void* p) {
         if (TM_UNLIKELY(--page->used == 0)) tm_mi_page_retire(page);
         return;
       }
-    } else if (TM_LIKELY(!mi_page_has_aligned(page))) {
+      tm_mi_free_generic(segment, page, true, p);
+      return;
+    }
+    if (TM_LIKELY(!mi_page_has_aligned(page))) {
       tiermalloc_free_block_mt(page, static_cast<mi_block_t*>(p));
       return;
     }
-    tm_mi_free_generic(segment, page, local, p);
+    tm_mi_free_generic(segment, page, false, p);
 #else
     mi_free(p);
 #endif
