@@ -3,9 +3,9 @@
 //
 // Hot path (a call site this thread has seen): hash the return address into the thread's
 // site cache; a size in one of the slot's routes for the interface it was armed for goes
-// straight to the heap the route holds (malloc below the first bound: 22 instructions with
-// mimalloc's pop, against its own 16; a site split over two tiers by size: 29, branch-free
-// between the two); any other asks the site's plan for a tier (a few
+// straight to the heap the route holds (malloc below the first bound: 21 instructions with
+// mimalloc's pop, against Debian's mimalloc's 15; a site split over two tiers by size: 28,
+// branch-free between the two; free: 25, as mimalloc's); any other asks the site's plan for a tier (a few
 // compares per rule) and takes the thread's mimalloc heap for that tier.  No lock, no system
 // call, nothing allocated of our own.  Everything else -- first use of a thread or a site, a missing heap, an exhausted
 // tier, boot -- is alloc_slow() in runtime.cpp.
@@ -319,60 +319,92 @@ TM_FAST_PATH void* from_plan(const SitePlan* plan, size_t size, uintptr_t ra, ui
  *  the stack path) so that the stack path is a tail call. */
 template <Op kOp, NewKind kNew = kNotNew>
 TM_FAST_PATH void* allocate(size_t size, uintptr_t ra, uint32_t api, size_t align = 0, void* old = nullptr) {
-  // &t_state.cache[site_hash(ra)] in five instructions (GCC took seven: the TLS offset and the
-  // thread pointer loaded into registers of their own, then two adds), as the stack path's
-  // trampolines compute it (sites.cpp TM_SLOT_TO_RCX); one value, which GCC also no longer
-  // computes again for the split route's asm.
-  const SiteSlot* sp;
-  __asm__("imul $" TM_RT_STR(TM_SITE_HASH_MUL) ", %k[ra], %k[sp]\n\t"
-          "shr $26, %k[sp]\n\t"
-          "shl $7, %[sp]\n\t"
-          "add %%fs:0, %[sp]\n\t"
-          "add _ZN10tiermalloc2rt7t_stateE@gottpoff(%%rip), %[sp]"
-          : [sp] "=r"(sp)
-          : [ra] "r"(ra)
-          : "cc");
-  const SiteSlot& s = *sp;
-  if (TM_LIKELY(s.ra == ra)) {
+  // The slot, t_state.cache[site_hash(ra)], is read where it lies in static TLS: at fs:(so +
+  // tp), so = its offset in t_state (the hash, three instructions), tp = t_state's TLS offset
+  // (one load, independent of ra).  Its address (fs:0 + tp + so: two instructions more, and
+  // one more step before the key's load, as the stack path's trampolines compute it,
+  // sites.cpp TM_SLOT_TO_RCX) is only formed on the ways past the split route.  Every read of
+  // the slot is an asm statement (GCC has no fs-relative operands in C++), volatile and with
+  // a memory clobber: it reads what the slow path wrote, and must not be merged with an
+  // earlier read or moved across a call.
+  uintptr_t so, tp;
+  bool hit;
+  __asm__ volatile("imul $" TM_RT_STR(TM_SITE_HASH_MUL) ", %k[ra], %k[so]\n\t"
+                   "shr $26, %k[so]\n\t"
+                   "shl $7, %[so]\n\t"
+                   "mov _ZN10tiermalloc2rt7t_stateE@gottpoff(%%rip), %[tp]\n\t"
+                   "cmp %%fs:(%[so],%[tp]), %[ra]"
+                   : [so] "=&r"(so), [tp] "=&r"(tp), "=@cce"(hit)
+                   : [ra] "r"(ra)
+                   : "memory");
+// A field of the slot as an asm operand pair, read as %%fs:%c[oNAME](%[bNAME],%[tp]): the
+// field's offset as a constant where the optimiser has made the interface one (always: every
+// entry point passes a constant), else (-O0) added to the base.
+#ifdef __OPTIMIZE__
+#define TM_SLOT_FIELD(name, off) [o##name] "i"(off), [b##name] "r"(so)
+#else
+#define TM_SLOT_FIELD(name, off) [o##name] "i"(0), [b##name] "r"(so + (off))
+#endif
+  if (TM_LIKELY(hit)) {
     if constexpr (kOp != kOpRealloc) {
       const int k = api_index(api);
-      mi_heap_t* direct = s.heap;  // read first: same cache line, and GCC keeps the slot's address
-      if (TM_LIKELY(size < s.lim[k]))
+      mi_heap_t* direct;
+      bool below;
+      __asm__ volatile("mov %%fs:%c[oheap](%[bheap],%[tp]), %[h]\n\t"
+                       "cmp %%fs:%c[olim](%[blim],%[tp]), %[size]"
+                       : [h] "=&r"(direct), "=@ccb"(below)  // early-clobber: written before size is read
+                       : [tp] "r"(tp), [size] "r"(size), TM_SLOT_FIELD(heap, offsetof(SiteSlot, heap)),
+                         TM_SLOT_FIELD(lim, offsetof(SiteSlot, lim) + sizeof(uint64_t) * k)
+                       : "memory");
+      if (TM_LIKELY(below))
         return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(direct, size, ra, api, align, old), size, ra);
       // A split site (lim 0): `third` for [lo3, lo3 + span3), `heap` for the rest of
       // [0, end), by a conditional move.  16-bit arithmetic: it decides only sizes below
       // end, which is at most kRouteEnd.
-      // The slot's address in a register, the fields at constant offsets ("m" operands
-      // made GCC compute the slot's address again and save a register on every malloc).
       mi_heap_t* h = direct;  // `direct` itself: no copy kept (the lim_full route reloads it)
       uint64_t t;
-      const char* sb = reinterpret_cast<const char*>(&s);
-      const char* kb = sb + 2 * k;  // lo3[k], span3[k]: 16-bit
-      __asm__("mov %[size], %[t]\n\t"
-              "sub %c[olo](%[kb]), %w[t]\n\t"
-              "cmp %c[osp](%[kb]), %w[t]\n\t"
-              "cmovb %c[oth](%[sb]), %[h]"
-              : [h] "+r"(h), [t] "=&r"(t)
-              : [size] "r"(size), [kb] "r"(kb), [sb] "r"(sb), [olo] "i"(offsetof(SiteSlot, lo3)),
-                [osp] "i"(offsetof(SiteSlot, span3)), [oth] "i"(offsetof(SiteSlot, third)), "m"(s)
-              : "cc");
-      if (TM_LIKELY(size < s.end[k]))
+      uint64_t end;  // written as 32 bits (zero-extended): no extension left to GCC
+      __asm__ volatile("mov %[size], %[t]\n\t"
+                       "sub %%fs:%c[olo](%[blo],%[tp]), %w[t]\n\t"
+                       "cmp %%fs:%c[osp](%[bsp],%[tp]), %w[t]\n\t"
+                       "cmovb %%fs:%c[oth](%[bth],%[tp]), %[h]\n\t"
+                       "movzwl %%fs:%c[oend](%[bend],%[tp]), %k[end]"
+                       : [h] "+r"(h), [t] "=&r"(t), [end] "=r"(end)
+                       : [tp] "r"(tp), [size] "r"(size),
+                         TM_SLOT_FIELD(lo, offsetof(SiteSlot, lo3) + sizeof(uint16_t) * k),
+                         TM_SLOT_FIELD(sp, offsetof(SiteSlot, span3) + sizeof(uint16_t) * k),
+                         TM_SLOT_FIELD(th, offsetof(SiteSlot, third)),
+                         TM_SLOT_FIELD(end, offsetof(SiteSlot, end) + sizeof(uint16_t) * k)
+                       : "cc", "memory");
+      if (TM_LIKELY(size < end))
         return new_result<kNew>(from_heap<kOp, TM_INLINE_POP != 0>(h, size, ra, api, align, old), size, ra);
 #if TM_INLINE_POP
       // Above the clamp (so above MI_SMALL_SIZE_MAX: no pop): the first interval's own bound.
       // `direct` checked: a stack site's slot keeps its fast entry where lim_full lies, and a
       // reader that met the slot re-keyed by a signal handler must not take it for a bound.
-      // The heap read again, out of GCC's sight: otherwise it kept a copy of `direct` across
-      // the split route's asm, an instruction on every split allocation.
-      __asm__("mov %c[oh](%[sb]), %[h]" : [h] "=r"(direct) : [sb] "r"(sb), [oh] "i"(offsetof(SiteSlot, heap)), "m"(s));
-      if (size < s.lim_full[k] && direct != nullptr) {
+      // The heap read again (GCC would otherwise keep a copy of `direct` across the split
+      // route, an instruction on every split allocation).
+      uint64_t lim_full;  // 32 bits, zero-extended
+      __asm__ volatile("mov %%fs:%c[oheap](%[bheap],%[tp]), %[h]\n\t"
+                       "mov %%fs:%c[ofull](%[bfull],%[tp]), %k[lf]"
+                       : [h] "=&r"(direct), [lf] "=r"(lim_full)
+                       : [tp] "r"(tp), TM_SLOT_FIELD(heap, offsetof(SiteSlot, heap)),
+                         TM_SLOT_FIELD(full, offsetof(SiteSlot, lim_full) + sizeof(uint32_t) * k)
+                       : "memory");
+      if (size < lim_full && direct != nullptr) {
         if constexpr (kOp == kOpMalloc) return new_result<kNew>(heap_malloc_or_slow(direct, size, ra, api), size, ra);
         else return new_result<kNew>(from_heap<kOp>(direct, size, ra, api, align, old), size, ra);
       }
 #endif
     }
-    return new_result<kNew>(from_plan<kOp>(s.plan, size, ra, api, align, old), size, ra);
+    const SitePlan* plan;
+    __asm__ volatile("mov %%fs:%c[oplan](%[bplan],%[tp]), %[p]"
+                     : [p] "=r"(plan)
+                     : [tp] "r"(tp), TM_SLOT_FIELD(plan, offsetof(SiteSlot, plan))
+                     : "memory");
+    return new_result<kNew>(from_plan<kOp>(plan, size, ra, api, align, old), size, ra);
   }
+#undef TM_SLOT_FIELD
   // Any other key: a stack site's (stack_key: decided by its callers), or a miss.  Both out
   // of line through the stack path's trampoline (a tail call), which tells them apart when
   // it reads the slot (a compare here cost the direct route an instruction) and hands a
@@ -392,9 +424,11 @@ extern "C" void tiermalloc_free_block_mt(mi_page_t* page, mi_block_t* block) noe
 namespace tiermalloc::rt {
 #endif
 
+#if TM_INLINE_POP
 static_assert(sizeof(mi_slice_t) == 80, "release's asm: a slice is 80 bytes (idx * 5 * 16)");
 static_assert(sizeof(mi_slice_t::slice_offset) == 4, "release's asm: slice_offset is 32-bit");
 static_assert(-static_cast<intptr_t>(MI_SEGMENT_ALIGN) >= INT32_MIN, "release's asm: the mask is a sign-extended imm32");
+#endif
 TM_FAST_PATH void release(void* p) {
   uintptr_t off = reinterpret_cast<uintptr_t>(p) - g_base;
   if (TM_LIKELY(off < g_free_total)) {
