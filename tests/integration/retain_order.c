@@ -15,6 +15,10 @@
  *       freed (its span waits for mimalloc's purge delay: resident), then a 3 MiB block: it
  *       goes into that resident span, not into the untouched smaller one at the segment's
  *       end, so writing it faults (almost) nothing.
+ *   integ_retain_order full    policies/split-1mib.yaml, tier 'far' limited to 96 MiB (three
+ *       arena blocks): 3 x 20 MiB freed there (kept, still claimed), then 40 MiB (two blocks):
+ *       the full arena gives its kept blocks back and the block is served in 'far', not by
+ *       the fallback tier.
  *
  * Figures: resident set and its high-water mark from /proc/self/status, minor faults from
  * getrusage.  Between allocations a 2 ms pause lets the resident set be looked at (at most
@@ -132,11 +136,31 @@ static int spans(void) {
   return 0;
 }
 
+static int full(void) {
+  int far = tm_tier_index("far");
+  tm_tier_of_fn tier_of = tm_tier_of_sym();
+  CHECK(far >= 0 && tier_of != NULL, "needs libtiermalloc.so and a policy with a tier 'far'");
+  unsigned char* b[3];
+  for (int i = 0; i < 3; ++i) {
+    b[i] = take(20 * MiB, (unsigned char)(i + 1));
+    CHECK(tier_of(b[i]) == far, "20 MiB block %d in tier %d, expected 'far' (%d)", i, tier_of(b[i]), far);
+  }
+  for (int i = 0; i < 3; ++i) free(b[i]);
+  unsigned char* c = take(40 * MiB, 0x40);
+  printf("retain_order: 40 MiB after 3 x 20 MiB freed in a 96 MiB tier: tier %d\n", tier_of(c));
+  CHECK(tier_of(c) == far, "40 MiB block in tier %d, expected 'far' (%d): the kept blocks are given back when the arena is full", tier_of(c), far);
+  check_pattern(c, 40 * MiB, 0x40);
+  free(c);
+  printf("retain_order: full ok\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  CHECK(argc == 2, "usage: %s reuse|cap|spans", argv[0]);
+  CHECK(argc == 2, "usage: %s reuse|cap|spans|full", argv[0]);
   if (strcmp(argv[1], "reuse") == 0) return reuse();
   if (strcmp(argv[1], "cap") == 0) return cap();
   if (strcmp(argv[1], "spans") == 0) return spans();
-  CHECK(0, "unknown mode '%s', expected reuse, cap or spans", argv[1]);
+  if (strcmp(argv[1], "full") == 0) return full();
+  CHECK(0, "unknown mode '%s', expected reuse, cap, spans or full", argv[1]);
   return 2;
 }
