@@ -23,10 +23,10 @@
 //
 // A kept run stays claimed in its arena's bitmap, so only these hooks hand it out again: a
 // claim of the same arena and length takes the newest one before any block of the bitmap
-// (those are purged or never touched).  bench/suite.py `large` (300 ops, seed 1; peak MiB /
-// minor faults): policy (a) 146 / 130k -> 138 / 137k, (b) 125 / 133k -> 138 / 126k;
-// 2000 ops: (a) 205 / 674k -> 190 / 342k, (b) 189 / 851k -> 199 / 271k (mimalloc 190 MiB,
-// glibc 740k faults).  docs/perf/issue7-findings.md section 12.
+// (those are purged or never touched).  `workloads large` (peak MiB / minor faults, seed 1):
+// 300 ops (the suite's) (a) 144 / 117k -> 134 / 126k, (b) 121 / 127k -> 137 / 133k; 2000 ops
+// (a) 209 / 662k -> 192 / 298k, (b) 185 / 827k -> 199 / 326k (mimalloc 187 MiB, glibc 739k
+// faults); other seeds in docs/perf/issue7-findings.md section 12.
 //
 // The hooks take no lock (the kept runs are 64 atomic slots) and run off the hot path:
 // segment allocation and release, and large or huge pages (one pread of /proc/self/statm).
