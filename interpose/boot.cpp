@@ -153,7 +153,6 @@ void atfork_child() {
   own_table_unlock();
   mmap_table_unlock();
   transient_after_fork_child();
-  retain_after_fork_child();
   // Only the forking thread lives on.  The others' counters stay in the child's copy of
   // their TLS; fold them into the totals and forget them.
   ThreadState* self = &t_state;

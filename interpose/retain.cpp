@@ -29,7 +29,8 @@
 // faults); other seeds in docs/perf/issue7-findings.md section 12.
 //
 // The hooks take no lock (the kept runs are 64 atomic slots) and run off the hot path:
-// segment allocation and release, and large or huge pages (one pread of /proc/self/statm).
+// segment allocation and release, and large or huge pages (at most once a millisecond: an
+// open, a read and a close of /proc/self/statm, ~4 us).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -62,7 +63,6 @@ std::atomic<uint64_t> g_budget{kDefaultMiB << 20};  // until the constructor has
 std::atomic<uint64_t> g_retained{0};                // bytes of the kept runs (and of one being put)
 std::atomic<uint64_t> g_stamp{0};                   // release order
 std::atomic<int64_t> g_mark{0};                     // high-water mark of the resident set without what is kept
-std::atomic<int> g_statm{-1};                       // /proc/self/statm, opened at first use
 
 // A kept run: 0 when the slot is empty, else its address in blocks (bits 0..31), its arena's
 // index (32..38), its length in blocks (39..47, 1..511) and its release stamp (48..63).
@@ -124,17 +124,16 @@ bool evict_oldest() {
   return false;
 }
 
-// The resident set in bytes, or -1 if it cannot be read.
+// The resident set in bytes, or -1 if it cannot be read.  /proc/self/statm is opened for
+// each look and closed again: a descriptor kept open could be closed by the program (daemons
+// close every descriptor) and its number reused for one of the program's files, which we
+// would then read -- or, closing "ours" in a fork's child, close.
 int64_t resident() {
-  int fd = g_statm.load(std::memory_order_relaxed);
-  if (fd < 0) {
-    int nfd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC));
-    if (nfd < 0) return -1;
-    if (g_statm.compare_exchange_strong(fd, nfd)) fd = nfd;
-    else syscall(SYS_close, nfd);  // another thread's is there (fd)
-  }
+  int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return -1;
   char buf[96];
   long n = syscall(SYS_pread64, fd, buf, sizeof buf - 1, 0);
+  syscall(SYS_close, fd);
   if (n <= 0) return -1;
   buf[n] = 0;
   char* q = buf;
@@ -158,12 +157,6 @@ void retain_configure(const char* mib_text) {
     return;
   }
   g_budget.store(mib << 20, std::memory_order_relaxed);
-}
-
-// The child of a fork: the statm descriptor still reads the parent's.
-void retain_after_fork_child() {
-  int fd = g_statm.exchange(-1, std::memory_order_relaxed);
-  if (fd >= 0) syscall(SYS_close, fd);
 }
 
 }  // namespace tiermalloc::rt
@@ -257,7 +250,7 @@ extern "C" __attribute__((visibility("hidden"))) bool tiermalloc_arena_flush(siz
   return any;
 }
 
-// At most one look at the resident set a millisecond (a pread of /proc/self/statm, ~1.5 us):
+// At most one look at the resident set a millisecond (/proc/self/statm opened, read, closed):
 // a loop taking and freeing one big block would otherwise pay it every time.
 extern "C" __attribute__((visibility("hidden"))) bool tiermalloc_big_page_due() {
   static std::atomic<int64_t> next{0};

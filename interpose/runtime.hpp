@@ -537,8 +537,6 @@ void own_table_unlock();
 /** TIERMALLOC_RETAIN_MIB's value (nullptr: unset): freed arena memory kept resident
  *  (retain.cpp); a bad value is reported and the default kept. */
 void retain_configure(const char* mib_text);
-/** In a fork's child: the resident-set reader (retain.cpp) reopens /proc/self/statm. */
-void retain_after_fork_child();
 
 // ---- blocks outside the arenas (own_maps.cpp) ------------------------------------------
 // Alignments above mimalloc's 16 MiB, and transient tiers' file-backed blocks: each its own
