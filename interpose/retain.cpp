@@ -15,11 +15,12 @@
 //   rest of the environment in our constructor (boot.cpp); a bad value is reported and
 //   ignored.  The runs released longest ago are given back first.
 // - the resident set: freed memory kept resident, the kept blocks and the free spans waiting
-//   for mimalloc's purge delay, may add at most kHeadroomPct (20%) to the high-water mark of
+//   for mimalloc's purge delay, may add at most kHeadroomPct (10%) to the high-water mark of
 //   the rest (the resident set without them, /proc/self/statm, observed whenever a large or
 //   huge page is taken).  Above it the oldest kept runs are given back, then the calling
 //   thread's waiting spans purged at once.  So keeping memory raises the peak by at most a
-//   fifth, while a program below its peak keeps what it freed for its next allocations.
+//   tenth (20% was tried: `large` at 1000 operations peaked at 1.12-1.15x of mimalloc's; 10%:
+//   0.97-1.05x, still 0.77x of glibc's time; docs/perf/issue7-findings.md section 12), while a program below its peak keeps what it freed for its next allocations.
 //
 // A kept run stays claimed in its arena's bitmap, so only these hooks hand it out again: a
 // claim of the same arena and length takes the newest one before any block of the bitmap
@@ -55,7 +56,7 @@ namespace {
 constexpr uint64_t kDefaultMiB = 128;
 constexpr int kBlockShift = 25;       // mimalloc's arena block: 32 MiB
 constexpr int kSlots = 64;            // runs kept at most (a release beyond is purged)
-constexpr int64_t kHeadroomPct = 20;  // freed memory kept resident: at most this much above the mark
+constexpr int64_t kHeadroomPct = 10;  // freed memory kept resident: at most this much above the mark (%)
 constexpr int64_t kGrowPct = 25;      // a page just taken counts this much before it is written
 constexpr int64_t kLookNs = 1000000;  // the resident set is read at most once a millisecond
 

@@ -9,7 +9,7 @@
  *   integ_retain_order cap     TIERMALLOC_RETAIN_MIB=1024, policies/split-32mib.yaml: 6 x 20
  *       MiB freed and kept, then 3 x 40 MiB written in the other tier (whose arena the kept
  *       blocks do not serve).  The kept blocks are given back as the new ones grow: the peak
- *       stays within the headroom (20% over the resident set without them) instead of
+ *       stays within the headroom (10% over the resident set without them) instead of
  *       adding all that was kept.
  *   integ_retain_order spans   A 12 MiB and a 16 MiB block in one segment, the 12 MiB one
  *       freed (its span waits for mimalloc's purge delay: resident), then a 3 MiB block: it
@@ -115,7 +115,7 @@ static int cap(void) {
   for (int i = 0; i < 3; ++i) c[i] = take(40 * MiB, (unsigned char)(0x40 + i));
   long peak = (status_kib("VmHWM:") - base) / 1024;
   printf("retain_order: 3 x 40 MiB written in the other tier: peak %ld MiB above the start\n", peak);
-  /* 120 MiB live; with all that was kept on top: 240.  With the cap (20% over the resident
+  /* 120 MiB live; with all that was kept on top: 240.  With the cap (10% over the resident
    * set without the kept blocks, the mark 120 MiB above the start after the first phase):
    * the first 40 MiB block fits with all kept (160), then the kept blocks are given back at
    * each new block's look, before it is written. */
