@@ -165,28 +165,14 @@ static int full(void) {
 }
 
 static int descriptors(void) {
-  for (int i = 0; i < 4; i++) {
-    char* p = malloc(20 * MiB);
-    CHECK(p != NULL, "malloc(20 MiB) failed");
-    memset(p, 1, 20 * MiB);
-    free(p);
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
-  }
+  for (int i = 0; i < 4; i++) free(take(20 * MiB, 1));
   for (int fd = 3; fd < 1024; fd++) close(fd);
   char path[] = "/tmp/tm-retain-fd-XXXXXX";
   int fd = mkstemp(path);
   CHECK(fd >= 0, "mkstemp failed");
   unlink(path);
   /* Big blocks again, after the close: a reader that kept a descriptor would now use fd. */
-  for (int i = 0; i < 4; i++) {
-    char* p = malloc(20 * MiB);
-    CHECK(p != NULL, "malloc(20 MiB) failed");
-    memset(p, 2, 20 * MiB);
-    free(p);
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
-  }
+  for (int i = 0; i < 4; i++) free(take(20 * MiB, 2));
   pid_t pid = fork();
   CHECK(pid >= 0, "fork failed");
   if (pid == 0) _exit(write(fd, "child", 5) == 5 ? 0 : 1);
