@@ -14,7 +14,8 @@ Workloads (bench/workloads.cpp and bench/spawn.cpp, built by CMake into BUILD/be
   realloc    64 buffers grown by realloc, 1.5x at a time, from 16 B to 4..256 KiB
   aligned    posix_memalign / aligned_alloc, alignments 16..65536, 16..8192 B
   start-true     `true` started 200 times (spawn): start-up and exit of a C program
-  start-python   `python3 -c pass` started 20 times
+  start-python   `python3 -c pass` started 20 times (Debian's /usr/bin/python3 where it
+                 exists: a `python3` earlier in PATH may be a wrapper, e.g. pyenv's shell shim)
 Configurations:
   glibc      no preload
   mimalloc   LD_PRELOAD Debian's libmimalloc.so.2 (libmimalloc2.0, 2.0.9)
@@ -63,6 +64,8 @@ ROOT = os.path.dirname(HERE)
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 POLICIES = os.path.join(HERE, "policies")
 
+SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+
 # name -> (argv after the binary, full-run count, quick-run count); the count is --ops for the
 # allocation workloads, the number of starts for the start-up ones.
 WORKLOADS = {
@@ -76,7 +79,7 @@ WORKLOADS = {
     "realloc": (["realloc"], 1_000_000, 40_000),
     "aligned": (["aligned"], 3_000_000, 40_000),
     "start-true": (["true"], 200, 5),
-    "start-python": (["python3", "-c", "pass"], 20, 2),
+    "start-python": ([SYSTEM_PYTHON, "-c", "pass"], 20, 2),
 }
 STARTUP = {"start-true", "start-python"}
 CONFIGS = ["glibc", "mimalloc", "jemalloc", "tcmalloc", "memtier", "tm-1tier", "tm-rules", "tm-stack4"]
