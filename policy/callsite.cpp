@@ -130,10 +130,9 @@ void raw_unmap(void* p, size_t n) {
 // ---- address-range tables ------------------------------------------------------------------
 
 // One symbol considered: [lo, hi) in file virtual addresses, its name (string table offset)
-// and its rank (smaller wins where symbols overlap).
+// and its place in the order the old code met it.
 struct Entry {
-  uint32_t lo, hi, name;
-  uint64_t rank;
+  uint32_t lo, hi, name, order;
 };
 // One range of the finished table: every address in [lo, hi) has this name.
 struct Seg {
@@ -169,11 +168,15 @@ void radix_sort(T* v, T* tmp, uint32_t n, uint32_t* cnt, Key key) {
   if (src != v) std::memcpy(v, src, sizeof(T) * n);
 }
 
-// Cuts e[0..n) (sorted by start, then rank) into disjoint ranges, each named by the
-// best-ranked entry containing it: a sweep over the starts and the sorted ends with a heap of
-// the open entries.  out holds 2n.
-uint32_t sweep(const Entry* e, uint32_t n, const uint32_t* ends, uint32_t* heap, Seg* out) {
-  auto better = [e](uint32_t a, uint32_t b) { return e[a].rank < e[b].rank; };
+// Cuts e[0..n) (sorted by start) into disjoint ranges, each named by the best entry
+// containing it (by_start: the one starting last, else the one met first; among equals the
+// one met first): a sweep over the starts and the sorted ends with a heap of the open entries.
+// out holds 2n.
+uint32_t sweep(const Entry* e, uint32_t n, bool by_start, const uint32_t* ends, uint32_t* heap, Seg* out) {
+  auto better = [e, by_start](uint32_t a, uint32_t b) {
+    if (by_start && e[a].lo != e[b].lo) return e[a].lo > e[b].lo;
+    return e[a].order < e[b].order;
+  };
   uint32_t hn = 0, i = 0, j = 0, m = 0;
   auto push = [&](uint32_t x) {
     uint32_t k = hn++;
@@ -208,9 +211,9 @@ uint32_t sweep(const Entry* e, uint32_t n, const uint32_t* ends, uint32_t* heap,
 
 std::atomic<size_t> g_table_bytes{0};
 
-// Builds t from e[0..n), given in rank order among entries of equal start (it sorts them).
+// Builds t from e[0..n), given in the order met (it sorts them; by_start: see sweep).
 // False when out of memory or over the caps.
-bool build_table(Entry* e, uint32_t n, Table* t) {
+bool build_table(Entry* e, uint32_t n, bool by_start, Table* t) {
   t->n = 0;
   t->seg = nullptr;
   if (n == 0) return true;
@@ -229,8 +232,8 @@ bool build_table(Entry* e, uint32_t n, Table* t) {
   uint32_t* ends = cnt + kRadix;
   uint32_t* aux = ends + n;  // the ends' radix buffer, then the sweep's heap
   radix_sort(e, etmp, n, cnt, [](const Entry& x) { return x.lo; });
-  // Usually the symbols are disjoint but for aliases (same start and end: the first, best
-  // ranked, names them): one pass.  Any other overlap takes the sweep.
+  // Usually the symbols are disjoint but for aliases (same start and end: the first met names
+  // them; the sort is stable): one pass.  Any other overlap takes the sweep.
   uint32_t m = 0;
   bool simple = true;
   for (uint32_t i = 0; i < n && simple; ++i) {
@@ -241,7 +244,7 @@ bool build_table(Entry* e, uint32_t n, Table* t) {
   if (!simple) {
     for (uint32_t i = 0; i < n; ++i) ends[i] = e[i].hi;
     radix_sort(ends, aux, n, cnt, [](uint32_t x) { return x; });
-    m = sweep(e, n, ends, aux, seg);
+    m = sweep(e, n, by_start, ends, aux, seg);
   }
   raw_unmap(tmp, tmpbytes);
   // Give back the unused tail (the table is usually about half of 2n).
@@ -367,44 +370,40 @@ bool build_dynsym(Module* m, uintptr_t lo_map, uintptr_t hi_map) {
   uint32_t nbuckets = gnu_hash[0], symoffset = gnu_hash[1], bloom_size = gnu_hash[2];
   const auto* buckets = reinterpret_cast<const uint32_t*>(reinterpret_cast<const ElfW(Addr)*>(gnu_hash + 4) + bloom_size);
   const uint32_t* chain_zero = buckets + nbuckets - symoffset;
-  // Two passes: count, then fill.
-  Entry* e = nullptr;
-  size_t cap = 0, n = 0, ebytes = 0;
+  // The chains hold symbols symoffset.. up to the end of the last bucket's chain: room for
+  // all of them, then one pass.
+  uint32_t last = 0;
+  for (uint32_t b = 0; b < nbuckets; ++b) last = std::max(last, buckets[b]);
+  if (last >= symoffset)
+    while ((chain_zero[last] & 1u) == 0) ++last;
+  size_t cap = last >= symoffset ? last + 1 - symoffset : 0;
+  if (cap > kMaxEntries) return false;
+  size_t n = 0, ebytes = sizeof(Entry) * (cap ? cap : 1);
+  auto* e = static_cast<Entry*>(raw_map(ebytes));
+  if (!e) return false;
   bool ok = true;
-  for (int pass = 0; pass < 2 && ok; ++pass) {
-    n = 0;
-    uint64_t order = 0;
-    for (uint32_t b = 0; b < nbuckets && ok; ++b) {
-      uint32_t symndx = buckets[b];
-      if (symndx == 0) continue;
-      const uint32_t* hasharr = &chain_zero[symndx];
-      do {
-        symndx = static_cast<uint32_t>(hasharr - chain_zero);
-        const ElfW(Sym)& s = symtab[symndx];
-        ++order;
-        if ((s.st_shndx != SHN_UNDEF || s.st_value != 0) && s.st_shndx != SHN_ABS &&
-            ELF64_ST_TYPE(s.st_info) != STT_TLS && s.st_name < strsz) {
-          uint64_t lo = s.st_value, hi = s.st_value + (s.st_size ? s.st_size : 1);
-          bool exec = false;
-          for (int k = 0; k < m->nexec; ++k) exec |= lo < m->exec_hi[k] && hi > m->exec_lo[k];
-          if (exec) {
-            if (hi <= lo || hi > UINT32_MAX) ok = false;  // past 4 GiB (or wrapping): not cached
-            else if (pass == 1 && n < cap) e[n] = Entry{static_cast<uint32_t>(lo), static_cast<uint32_t>(hi), s.st_name,
-                                             ((UINT32_MAX - lo) << 32) | order};
-            ++n;
-          }
+  uint32_t order = 0;
+  for (uint32_t b = 0; b < nbuckets && ok; ++b) {
+    uint32_t symndx = buckets[b];
+    if (symndx == 0) continue;
+    const uint32_t* hasharr = &chain_zero[symndx];
+    do {
+      symndx = static_cast<uint32_t>(hasharr - chain_zero);
+      const ElfW(Sym)& s = symtab[symndx];
+      ++order;
+      if ((s.st_shndx != SHN_UNDEF || s.st_value != 0) && s.st_shndx != SHN_ABS &&
+          ELF64_ST_TYPE(s.st_info) != STT_TLS && s.st_name < strsz) {
+        uint64_t lo = s.st_value, hi = s.st_value + (s.st_size ? s.st_size : 1);
+        bool exec = false;
+        for (int k = 0; k < m->nexec; ++k) exec |= lo < m->exec_hi[k] && hi > m->exec_lo[k];
+        if (exec) {
+          if (hi <= lo || hi > UINT32_MAX || n == cap) ok = false;  // past 4 GiB (or wrapping): not cached
+          else e[n++] = Entry{static_cast<uint32_t>(lo), static_cast<uint32_t>(hi), s.st_name, order};
         }
-      } while ((*hasharr++ & 1u) == 0);
-    }
-    if (pass == 0 && ok) {
-      if (n > kMaxEntries) return false;
-      cap = n;
-      ebytes = sizeof(Entry) * (cap ? cap : 1);
-      e = static_cast<Entry*>(raw_map(ebytes));
-      if (!e) return false;
-    }
+      }
+    } while ((*hasharr++ & 1u) == 0);
   }
-  ok = ok && n == cap && build_table(e, static_cast<uint32_t>(n), &m->dyn);
+  ok = ok && build_table(e, static_cast<uint32_t>(n), true, &m->dyn);
   raw_unmap(e, ebytes);
   return ok;
 }
@@ -526,14 +525,14 @@ uint32_t build_symtab(Module* m) {
           if (!exec) continue;
           if (hi > UINT32_MAX) fits = false;
           else e[n++] = Entry{static_cast<uint32_t>(lo), static_cast<uint32_t>(hi),
-                              static_cast<uint32_t>(strh->sh_offset - aoff + s.st_name), k};
+                              static_cast<uint32_t>(strh->sh_offset - aoff + s.st_name), static_cast<uint32_t>(k)};
         }
         void* names = nullptr;
         if (fits && n) {
           names = reinterpret_cast<void*>(syscall(SYS_mmap, nullptr, size - aoff, PROT_READ, MAP_PRIVATE, fd, aoff));
           if (names == MAP_FAILED) names = nullptr;
         }
-        if (fits && (n == 0 || names) && build_table(e, static_cast<uint32_t>(n), &m->sym)) {
+        if (fits && (n == 0 || names) && build_table(e, static_cast<uint32_t>(n), false, &m->sym)) {
           m->sym.strtab = static_cast<const char*>(names);
           state = kSymReady;
         } else if (names) {
