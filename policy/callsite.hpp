@@ -2,9 +2,10 @@
 // policy/callsite.hpp -- a return address, named: module, offset, symbol.
 //
 // Runs on the allocator's slow path, once per call site: no std::string, no allocation of
-// its own (dladdr, then the module's ELF .symtab read through a read-only mapping when the
-// symbol is not exported); the caller holds the allocator's reentrancy guard, so a nested
-// allocation (there should be none) cannot recurse into resolution.
+// its own (per module, once, a table of its exported and .symtab functions sorted by address,
+// in raw mmap memory; then a binary search per site: policy/callsite.cpp); the caller holds
+// the allocator's reentrancy guard, so a nested allocation (there should be none) cannot
+// recurse into resolution.  Thread-safe and fork-safe.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,11 @@ struct SiteName {
 
 /** Names the code at return address ra. Returns false if no module contains it. */
 bool resolve_site(uintptr_t ra, SiteName* out);
+
+/** Tests only (tests/unit/test_callsite.cpp): how many modules have a cached table, and
+ *  taking or releasing the table builders' lock as a thread building one would hold it. */
+size_t resolve_cached_modules_for_test();
+void resolve_hold_build_lock_for_test(bool hold);
 
 /** The part of a path after its last '/'. */
 const char* base_name(const char* path);
