@@ -606,16 +606,29 @@ const char* base_name(const char* path) {
   return b;
 }
 
-bool resolve_site(uintptr_t ra, SiteName* out) {
-  int saved = errno;
+namespace {
+void clear(SiteName* out) {
   out->module[0] = out->symbol[0] = 0;
   out->offset = 0;
+}
+}  // namespace
+
+bool resolve_site(uintptr_t ra, SiteName* out) {
+  int saved = errno;
+  clear(out);
   bool ok = resolve_fast(ra, out);
   if (!ok) {
-    out->module[0] = out->symbol[0] = 0;
-    out->offset = 0;
+    clear(out);
     ok = resolve_slow(ra, out);
   }
+  errno = saved;
+  return ok;
+}
+
+bool resolve_site_uncached(uintptr_t ra, SiteName* out) {
+  int saved = errno;
+  clear(out);
+  bool ok = resolve_slow(ra, out);
   errno = saved;
   return ok;
 }

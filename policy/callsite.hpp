@@ -21,6 +21,11 @@ struct SiteName {
 /** Names the code at return address ra. Returns false if no module contains it. */
 bool resolve_site(uintptr_t ra, SiteName* out);
 
+/** The fallback resolve_site takes when its tables cannot answer (dladdr1 twice, readlink,
+ *  the file's .symtab scanned): same answers, no cache.  tests/unit/test_callsite.cpp holds
+ *  resolve_site to it. */
+bool resolve_site_uncached(uintptr_t ra, SiteName* out);
+
 /** Tests only (tests/unit/test_callsite.cpp): how many modules have a cached table, and
  *  taking or releasing the table builders' lock as a thread building one would hold it. */
 size_t resolve_cached_modules_for_test();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // policy::resolve_site (per-module address tables built once, then binary searches) against
-// the code it replaced, kept here verbatim as the reference (ref::resolve_site: dladdr1 twice,
-// readlink, a linear scan of the file's .symtab on every call).  Addresses: the start, middle,
+// the code it replaced, which stays in policy/callsite.cpp as its fallback
+// (resolve_site_uncached: dladdr1 twice, readlink, a linear scan of the file's .symtab on
+// every call): both must give the same answer.  Addresses: the start, middle,
 // last byte and one past the end of every function of libc's .dynsym and of this binary's
 // .symtab (static functions included), the byte before each, a stride through every loaded
 // module's code; a library dlopen'd, dlclose'd, replaced by a same-layout library of another
@@ -9,12 +10,8 @@
 // the table builders' lock was held.  Its own executable (fresh process-wide cache; a .symtab).
 #include <dlfcn.h>
 #include <elf.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <link.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,82 +28,6 @@
 
 using tiermalloc::policy::resolve_site;
 using tiermalloc::policy::SiteName;
-
-namespace ref {  // policy/callsite.cpp before the tables, unchanged
-
-void copy(char* dst, size_t n, const char* src) {
-  size_t i = 0;
-  for (; src && src[i] && i + 1 < n; ++i) dst[i] = src[i];
-  dst[i] = 0;
-}
-
-bool symtab_lookup(const char* path, uintptr_t addr, char* out, size_t n) {
-  int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return false;
-  struct stat st;
-  bool found = false;
-  if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(sizeof(Elf64_Ehdr))) {
-    size_t size = static_cast<size_t>(st.st_size);
-    void* map = reinterpret_cast<void*>(syscall(SYS_mmap, nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
-    if (map != MAP_FAILED) {
-      const auto* base = static_cast<const unsigned char*>(map);
-      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-      bool ok = std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-                eh->e_shoff && eh->e_shentsize == sizeof(Elf64_Shdr) &&
-                eh->e_shoff + static_cast<size_t>(eh->e_shnum) * sizeof(Elf64_Shdr) <= size;
-      for (int i = 0; ok && i < eh->e_shnum && !found; ++i) {
-        const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + i;
-        if (sh->sh_type != SHT_SYMTAB || sh->sh_link >= eh->e_shnum) continue;
-        const auto* strh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + sh->sh_link;
-        if (sh->sh_offset + sh->sh_size > size || strh->sh_offset + strh->sh_size > size) continue;
-        const auto* sym = reinterpret_cast<const Elf64_Sym*>(base + sh->sh_offset);
-        size_t count = sh->sh_size / sizeof(Elf64_Sym);
-        for (size_t k = 0; k < count; ++k) {
-          if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_value == 0) continue;
-          if (addr < sym[k].st_value || addr >= sym[k].st_value + (sym[k].st_size ? sym[k].st_size : 1)) continue;
-          if (sym[k].st_name >= strh->sh_size) continue;
-          copy(out, n, reinterpret_cast<const char*>(base + strh->sh_offset + sym[k].st_name));
-          found = true;
-          break;
-        }
-      }
-      syscall(SYS_munmap, map, size);
-    }
-  }
-  syscall(SYS_close, fd);
-  return found;
-}
-
-bool resolve_site(uintptr_t ra, SiteName* out) {
-  int saved = errno;
-  out->module[0] = out->symbol[0] = 0;
-  out->offset = 0;
-  uintptr_t pc = ra ? ra - 1 : 0;
-  Dl_info info;
-  struct link_map* lm = nullptr;
-  if (!dladdr1(reinterpret_cast<void*>(pc), &info, reinterpret_cast<void**>(&lm), RTLD_DL_LINKMAP) || !lm) {
-    errno = saved;
-    return false;
-  }
-  copy(out->module, sizeof out->module, info.dli_fname);
-  if (!out->module[0] || lm->l_name == nullptr || !lm->l_name[0]) {
-    ssize_t n = readlink("/proc/self/exe", out->module, sizeof out->module - 1);
-    out->module[n > 0 ? n : 0] = 0;
-  }
-  out->offset = ra - lm->l_addr;
-  void* symp = nullptr;
-  Dl_info info2;
-  bool have = info.dli_sname && info.dli_saddr && dladdr1(reinterpret_cast<void*>(pc), &info2, &symp, RTLD_DL_SYMENT);
-  const auto* sym = static_cast<const ElfW(Sym)*>(symp);
-  bool inside = have && sym &&
-                pc < reinterpret_cast<uintptr_t>(info.dli_saddr) + (sym->st_size ? sym->st_size : 1);
-  if (inside) copy(out->symbol, sizeof out->symbol, info.dli_sname);
-  else symtab_lookup(out->module, pc - lm->l_addr, out->symbol, sizeof out->symbol);
-  errno = saved;
-  return true;
-}
-
-}  // namespace ref
 
 namespace {
 
@@ -139,7 +60,7 @@ Answer fast(uintptr_t pc) {
 }
 Answer slow(uintptr_t pc) {
   Answer a{};
-  a.ok = ref::resolve_site(pc + 1, &a.name);
+  a.ok = tiermalloc::policy::resolve_site_uncached(pc + 1, &a.name);
   return a;
 }
 
@@ -351,15 +272,22 @@ TEST(Callsite, DlopenDlcloseRedlopen) {
   if (a1 != b) std::printf("note: %s loaded at 0x%lx, %s at 0x%lx\n", CS_LIB_A, a1, CS_LIB_B, b);
 }
 
+// Every `stride`-th byte of the executable segments of the loaded module named `lib`
+// (empty if it is not loaded).
+std::vector<uintptr_t> code_pcs(const char* lib, uintptr_t stride) {
+  std::vector<uintptr_t> pcs;
+  auto ms = modules();
+  if (const Module* m = module_named(ms, lib))
+    for (auto [lo, hi] : m->exec)
+      for (uintptr_t pc = lo; pc < hi; pc += stride) pcs.push_back(pc);
+  return pcs;
+}
+
 TEST(Callsite, ThreadsNameAFreshLibraryAtOnce) {
   void* h = dlopen(CS_LIB_C, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(h, nullptr) << dlerror();
-  auto ms = modules();
-  const Module* m = module_named(ms, CS_LIB_C);
-  ASSERT_NE(m, nullptr);
-  std::vector<uintptr_t> pcs;
-  for (auto [lo, hi] : m->exec)
-    for (uintptr_t pc = lo; pc < hi; pc += 3) pcs.push_back(pc);
+  std::vector<uintptr_t> pcs = code_pcs(CS_LIB_C, 3);
+  ASSERT_FALSE(pcs.empty()) << CS_LIB_C << " not among the loaded modules";
   std::vector<Answer> want;
   for (uintptr_t pc : pcs) want.push_back(slow(pc));
   std::atomic<size_t> bad{0};
@@ -386,12 +314,8 @@ TEST(Callsite, ThreadsNameAFreshLibraryAtOnce) {
 TEST(Callsite, ForkWhileBuilding) {
   void* h = dlopen(CS_LIB_D, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(h, nullptr) << dlerror();
-  auto ms = modules();
-  const Module* m = module_named(ms, CS_LIB_D);
-  ASSERT_NE(m, nullptr);
-  std::vector<uintptr_t> pcs;
-  for (auto [lo, hi] : m->exec)
-    for (uintptr_t pc = lo; pc < hi; pc += 5) pcs.push_back(pc);
+  std::vector<uintptr_t> pcs = code_pcs(CS_LIB_D, 5);
+  ASSERT_FALSE(pcs.empty()) << CS_LIB_D << " not among the loaded modules";
   size_t before = tiermalloc::policy::resolve_cached_modules_for_test();
   tiermalloc::policy::resolve_hold_build_lock_for_test(true);
   pid_t child = fork();
