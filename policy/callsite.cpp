@@ -43,6 +43,25 @@ void copy(char* dst, size_t n, const char* src) {
 
 // ---- the original code path (also the fallback) -------------------------------------------
 
+// The symbol tables (SHT_SYMTAB) of an ELF64 file mapped at base (size bytes) whose symbols
+// and string table lie inside it, in section order: f(symbols, strings) for each until f
+// returns true.  Shared by the fallback's lookup and build_symtab, which must agree.
+template <class F>
+void each_symtab(const unsigned char* base, size_t size, F f) {
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
+  bool ok = std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+            eh->e_shoff && eh->e_shentsize == sizeof(Elf64_Shdr) &&
+            eh->e_shoff + static_cast<size_t>(eh->e_shnum) * sizeof(Elf64_Shdr) <= size;
+  const auto* shdr = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
+  for (int i = 0; ok && i < eh->e_shnum; ++i) {
+    const Elf64_Shdr* sh = shdr + i;
+    if (sh->sh_type != SHT_SYMTAB || sh->sh_link >= eh->e_shnum) continue;
+    const Elf64_Shdr* strh = shdr + sh->sh_link;
+    if (sh->sh_offset + sh->sh_size > size || strh->sh_offset + strh->sh_size > size) continue;
+    if (f(sh, strh)) return;
+  }
+}
+
 // Looks addr (a file virtual address) up in the .symtab of the ELF file at path.
 bool symtab_lookup(const char* path, uintptr_t addr, char* out, size_t n) {
   int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
@@ -54,26 +73,18 @@ bool symtab_lookup(const char* path, uintptr_t addr, char* out, size_t n) {
     void* map = reinterpret_cast<void*>(syscall(SYS_mmap, nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
     if (map != MAP_FAILED) {
       const auto* base = static_cast<const unsigned char*>(map);
-      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-      bool ok = std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-                eh->e_shoff && eh->e_shentsize == sizeof(Elf64_Shdr) &&
-                eh->e_shoff + static_cast<size_t>(eh->e_shnum) * sizeof(Elf64_Shdr) <= size;
-      for (int i = 0; ok && i < eh->e_shnum && !found; ++i) {
-        const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + i;
-        if (sh->sh_type != SHT_SYMTAB || sh->sh_link >= eh->e_shnum) continue;
-        const auto* strh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + sh->sh_link;
-        if (sh->sh_offset + sh->sh_size > size || strh->sh_offset + strh->sh_size > size) continue;
+      each_symtab(base, size, [&](const Elf64_Shdr* sh, const Elf64_Shdr* strh) {
         const auto* sym = reinterpret_cast<const Elf64_Sym*>(base + sh->sh_offset);
         size_t count = sh->sh_size / sizeof(Elf64_Sym);
-        for (size_t k = 0; k < count; ++k) {
+        for (size_t k = 0; k < count && !found; ++k) {
           if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_value == 0) continue;
           if (addr < sym[k].st_value || addr >= sym[k].st_value + (sym[k].st_size ? sym[k].st_size : 1)) continue;
           if (sym[k].st_name >= strh->sh_size) continue;
           copy(out, n, reinterpret_cast<const char*>(base + strh->sh_offset + sym[k].st_name));
           found = true;
-          break;
         }
-      }
+        return found;
+      });
       syscall(SYS_munmap, map, size);
     }
   }
@@ -492,19 +503,12 @@ uint32_t build_symtab(Module* m) {
     if (map == MAP_FAILED) state = kSymUnknown;
     else if (map) {
       const auto* base = static_cast<const unsigned char*>(map);
-      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-      bool ok = std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-                eh->e_shoff && eh->e_shentsize == sizeof(Elf64_Shdr) &&
-                eh->e_shoff + static_cast<size_t>(eh->e_shnum) * sizeof(Elf64_Shdr) <= size;
       const Elf64_Shdr *sh = nullptr, *strh = nullptr;
       int nsym = 0;
-      for (int i = 0; ok && i < eh->e_shnum; ++i) {
-        const auto* s = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + i;
-        if (s->sh_type != SHT_SYMTAB || s->sh_link >= eh->e_shnum) continue;
-        const auto* t = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff) + s->sh_link;
-        if (s->sh_offset + s->sh_size > size || t->sh_offset + t->sh_size > size) continue;
+      each_symtab(base, size, [&](const Elf64_Shdr* s, const Elf64_Shdr* t) {
         if (nsym++ == 0) sh = s, strh = t;
-      }
+        return false;
+      });
       if (nsym > 1) state = kSymSlow;  // several symbol tables: symtab_lookup's order, not cached
       else if (nsym == 1) {
         state = kSymSlow;
